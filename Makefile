@@ -62,7 +62,7 @@ proto: ## regenerate the committed protobuf code under api/
 	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	@protos="$$(find api -name '*.proto' | sort)"; \
 	if [ -z "$$protos" ]; then echo "no .proto files under api/"; exit 0; fi; \
-	protoc -I . -I /usr/include \
+	protoc -I . -I /usr/include -I "$$($(GO) list -m -f '{{.Dir}}' go.etcd.io/raft/v3)" \
 	  --plugin=protoc-gen-go=bin/protoc-gen-go --plugin=protoc-gen-go-grpc=bin/protoc-gen-go-grpc \
 	  --go_out=. --go_opt=module=$(MODULE) \
 	  --go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
