@@ -1,0 +1,103 @@
+package clockbound
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/meridiandb/meridian/hlc"
+)
+
+// KernelState is the part of the kernel's NTP state (struct timex, read by
+// adjtimex(2) with modes = 0) that the Adjtimex source uses. It is a plain
+// struct so the source compiles, and can be tested, on every platform.
+type KernelState struct {
+	// MaxErrorMicros is timex.maxerror: the kernel's bound on the clock's
+	// error, in microseconds. The sync daemon sets it at each update (root
+	// delay/2 + root dispersion) and the kernel adds 500 µs every second
+	// until it reaches MaxErrorClamp.
+	MaxErrorMicros int64
+	// EstErrorMicros is timex.esterror; informational only.
+	EstErrorMicros int64
+	// StatusBits is timex.status (STA_* flags).
+	StatusBits int32
+	// ClockState is adjtimex's return value (TIME_OK … TIME_ERROR).
+	ClockState int
+}
+
+// Kernel NTP constants (include/uapi/linux/timex.h, kernel/time/ntp.c), spelled
+// out so the classification below is the same on every platform.
+const (
+	staUnsync   = 0x0040 // STA_UNSYNC: clock unsynchronised
+	staClockErr = 0x1000 // STA_CLOCKERR: clock hardware fault
+	timeError   = 5      // TIME_ERROR: clock not synchronised
+
+	// MaxErrorClamp is where the kernel stops growing maxerror and sets
+	// STA_UNSYNC (NTP_PHASE_LIMIT: 16 s, in µs). A maxerror at the clamp
+	// means "no idea".
+	MaxErrorClamp = 16_000_000
+
+	// adjtimexTickMargin is added to maxerror: the kernel grows maxerror by
+	// its 500 ppm tolerance only once a second, so a value read just before
+	// the next second boundary understates the error by up to 500 µs.
+	adjtimexTickMargin = 500 * time.Microsecond
+)
+
+// Adjtimex bounds the local clock with the kernel's own NTP error estimate
+// (timex.maxerror), read with adjtimex(2) in read-only mode (modes = 0; it
+// never changes the kernel's state, so it needs no privilege).
+//
+// Reading: the injected physical clock ± (maxerror + 500 µs). Status is
+// Synchronized unless STA_UNSYNC or STA_CLOCKERR is set, adjtimex returns
+// TIME_ERROR, or maxerror has reached the kernel's 16 s clamp; then Unknown.
+// There is no FreeRunning: the kernel already widens maxerror as time passes
+// without an update, and says "unsynchronised" when it gives up.
+//
+// Assumption: the sync daemon (chrony, ntpd, systemd-timesyncd) sets maxerror
+// honestly. Unlike ClockBound it does not add a configured oscillator drift
+// bound or a PHC error bound, so YugabyteDB rates it the weaker source.
+type Adjtimex struct {
+	clock hlc.PhysicalClock
+	query func() (KernelState, error)
+}
+
+// NewAdjtimex returns an Adjtimex source over clock that queries the real
+// kernel. On platforms without adjtimex its Now returns ErrNotSupported.
+func NewAdjtimex(clock hlc.PhysicalClock) *Adjtimex {
+	return NewAdjtimexWithQuery(clock, queryKernel)
+}
+
+// NewAdjtimexWithQuery is NewAdjtimex with the system call replaced by query,
+// so tests can feed synchronised and unsynchronised kernel states.
+func NewAdjtimexWithQuery(clock hlc.PhysicalClock, query func() (KernelState, error)) *Adjtimex {
+	return &Adjtimex{clock: clock, query: query}
+}
+
+// Now implements Source.
+func (a *Adjtimex) Now() (Reading, error) {
+	ks, err := a.query()
+	if err != nil {
+		return Reading{}, err
+	}
+	if ks.MaxErrorMicros < 0 {
+		return Reading{}, fmt.Errorf("clockbound: adjtimex: negative maxerror %d µs", ks.MaxErrorMicros)
+	}
+	maxErr := min(ks.MaxErrorMicros, MaxErrorClamp)
+	status := ks.status()
+	bound := maxErr*int64(time.Microsecond) + int64(adjtimexTickMargin)
+	return interval(a.clock.UnixNano(), bound, status), nil
+}
+
+// status classifies a kernel state.
+func (ks KernelState) status() Status {
+	switch {
+	case ks.StatusBits&(staUnsync|staClockErr) != 0,
+		ks.ClockState == timeError,
+		ks.MaxErrorMicros >= MaxErrorClamp:
+		return Unknown
+	default:
+		return Synchronized
+	}
+}
+
+// Name implements Source.
+func (a *Adjtimex) Name() string { return "adjtimex" }
