@@ -17,7 +17,7 @@ const (
 	Process
 	Realtime
 
-	dataRels = WW | WR | RW
+	dataRels  = WW | WR | RW
 	orderRels = Process | Realtime
 )
 
