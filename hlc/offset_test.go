@@ -80,7 +80,7 @@ func TestOffsetCheck(t *testing.T) {
 			wantFar: []string{"n2"},
 		},
 		{name: "a slow round trip alone does not stop a node", peers: []peer{
-			{"n2", 300 * ms, 600 * ms, 0}, {"n3", -300 * ms, 600 * ms, 0},
+			{"n2", 450 * ms, 200 * ms, 0}, {"n3", -450 * ms, 200 * ms, 0},
 		}},
 		{name: "stale peers are ignored", peers: []peer{
 			{"n2", 900 * ms, 2 * ms, 11 * time.Second}, {"n3", 900 * ms, 2 * ms, 30 * time.Second}, {"n4", 0, 2 * ms, time.Second},

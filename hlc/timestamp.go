@@ -132,7 +132,7 @@ func ParseTimestamp(s string) (Timestamp, error) {
 		return bad("seconds must be a non-negative integer")
 	}
 	sec, err := strconv.ParseInt(secPart, 10, 64)
-	if err != nil || sec > math.MaxInt64/int64(1e9)-1 {
+	if err != nil || sec > math.MaxInt64/int64(1e9) {
 		return bad("seconds must be a non-negative integer that fits in int64 nanoseconds")
 	}
 	var nanos int64
@@ -150,6 +150,9 @@ func ParseTimestamp(s string) (Timestamp, error) {
 			n *= 10
 		}
 		nanos = n
+	}
+	if sec == math.MaxInt64/int64(1e9) && nanos > math.MaxInt64%int64(1e9) {
+		return bad("seconds must be a non-negative integer that fits in int64 nanoseconds")
 	}
 	return Timestamp{WallTime: sec*1e9 + nanos, Logical: int32(logical)}, nil
 }
