@@ -307,3 +307,22 @@ func TestPersistentClockConcurrent(t *testing.T) {
 		t.Fatalf("only %d stores for %s of clock time with a 1ms interval", store.Stores(), time.Duration(readers*calls)*10*time.Microsecond)
 	}
 }
+
+// FuzzDecodeBound: the bound-file decoder never panics, and accepts exactly
+// the bytes encodeBound produces for some non-negative bound.
+func FuzzDecodeBound(f *testing.F) {
+	f.Add(encodeBound(0))
+	f.Add(encodeBound(t0))
+	f.Add(encodeBound(-1))
+	f.Add([]byte(boundMagic))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodeBound(b)
+		if err != nil {
+			return
+		}
+		if v < 0 || !bytes.Equal(encodeBound(v), b) {
+			t.Fatalf("decodeBound(%x) = %d, which does not re-encode to the input", b, v)
+		}
+	})
+}
