@@ -38,7 +38,7 @@ type WallTimeStore interface {
 //
 // ahead trades write frequency against how far the clock may run ahead of
 // physical time after a restart with a clock that went backwards; keep it
-// well below maxOffset (the server uses maxOffset/2 or less).
+// well below maxOffset (maxOffset/2 or less).
 func NewPersistentClock(
 	phys PhysicalClock, maxOffset time.Duration, store WallTimeStore, ahead time.Duration, opts ...Option,
 ) (*Clock, error) {
