@@ -178,31 +178,35 @@ func (e *UntrustedRemoteError) Error() string {
 }
 
 // extendBound persists a new wall-time bound above need. With wait false it
-// gives up at once if another goroutine is persisting.
+// gives up at once if another goroutine is persisting. The fatal handler runs
+// after persistMu is released, so it may itself call Now.
 func (c *Clock) extendBound(need int64, wait bool) {
 	if wait {
 		c.persistMu.Lock()
 	} else if !c.persistMu.TryLock() {
 		return
 	}
-	defer c.persistMu.Unlock()
-
 	c.mu.Lock()
 	bound := c.mu.bound
 	c.mu.Unlock()
 	if need < bound-c.ahead/2 {
+		c.persistMu.Unlock()
 		return // another goroutine extended it while we waited
 	}
 	newBound := addSat(max(c.phys.UnixNano(), need), c.ahead)
-	if err := c.store.Store(newBound); err != nil {
-		c.onFatal(fmt.Errorf("hlc: cannot persist wall-time bound %s; the clock cannot promise monotonic timestamps across a restart: %w",
-			Timestamp{WallTime: newBound}, err))
-	}
+	err := c.store.Store(newBound)
+	// On error, raise the bound in memory all the same: the fatal handler
+	// has been told, and the clock must not spin retrying a dead disk.
 	c.mu.Lock()
 	if newBound > c.mu.bound {
 		c.mu.bound = newBound
 	}
 	c.mu.Unlock()
+	c.persistMu.Unlock()
+	if err != nil {
+		c.onFatal(fmt.Errorf("hlc: cannot persist wall-time bound %s; the clock cannot promise monotonic timestamps across a restart: %w",
+			Timestamp{WallTime: newBound}, err))
+	}
 }
 
 // addSat returns a+b (b ≥ 0), saturating at math.MaxInt64.

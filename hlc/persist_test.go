@@ -212,6 +212,38 @@ func TestPersistentClockStoreErrors(t *testing.T) {
 		t.Fatalf("Now after a returning fatal handler = %s, not above %s", after, before)
 	}
 
+	// The handler may call back into the clock (to stamp a log line, say)
+	// without deadlocking.
+	store3 := &faultyStore{}
+	var c3 *Clock
+	var nested []Timestamp
+	c3, err = NewPersistentClock(phys, testMaxOffset, store3, 100*time.Millisecond,
+		WithFatalHandler(func(error) {
+			if len(nested) > 0 {
+				return
+			}
+			// Push the clock past the bound so that this Now must persist.
+			if err := c3.Update(ts(phys.UnixNano()+int64(testMaxOffset), 0)); err != nil {
+				t.Error(err)
+			}
+			nested = append(nested, c3.Now())
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store3.storeErr = errDisk
+	phys.Advance(2 * time.Second)
+	done := make(chan Timestamp)
+	go func() { done <- c3.Now() }()
+	select {
+	case got := <-done:
+		if len(nested) == 0 || !nested[0].Less(got) {
+			t.Fatalf("nested Now() = %v, outer Now() = %s: want the nested call first and lower", nested, got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Now deadlocked when the fatal handler called back into the clock")
+	}
+
 	// The default handler panics.
 	store2 := &faultyStore{}
 	c2, err := NewPersistentClock(phys, testMaxOffset, store2, time.Second)
