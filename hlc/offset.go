@@ -2,6 +2,7 @@ package hlc
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func NewOffsetMonitor(clock *Clock, cfg OffsetMonitorConfig) *OffsetMonitor {
 	m := &OffsetMonitor{
 		phys:       clock.PhysicalClock(),
 		maxOffset:  clock.MaxOffset(),
-		threshold:  time.Duration(float64(clock.MaxOffset()) * ToleratedOffsetFraction),
+		threshold:  time.Duration(math.Round(float64(clock.MaxOffset()) * ToleratedOffsetFraction)),
 		staleAfter: cfg.StaleAfter,
 		onFailStop: cfg.OnFailStop,
 	}

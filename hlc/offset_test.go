@@ -200,3 +200,19 @@ func TestOffsetMonitorConcurrent(t *testing.T) {
 		t.Fatalf("fail-stop called %d times, want 1", n)
 	}
 }
+
+func TestOffsetThreshold(t *testing.T) {
+	for _, tc := range []struct{ maxOffset, want time.Duration }{
+		{500 * ms, 400 * ms},
+		{250 * ms, 200 * ms},
+		{time.Second, 800 * ms},
+		{5, 4},
+		{7, 6}, // 5.6ns rounds to 6
+		{3 * time.Second, 2400 * ms},
+	} {
+		m := NewOffsetMonitor(NewClock(NewManualClock(t0), tc.maxOffset), OffsetMonitorConfig{})
+		if got := m.Threshold(); got != tc.want {
+			t.Errorf("max offset %s: threshold %s, want %s", tc.maxOffset, got, tc.want)
+		}
+	}
+}
