@@ -80,3 +80,37 @@ func TestAdjtimexRealKernel(t *testing.T) {
 		t.Fatalf("status %s: adjtimex reports only synchronized or unknown", r.Status)
 	}
 }
+
+func TestAdjtimexCache(t *testing.T) {
+	mono := hlc.NewManualClock(0)
+	var queries int
+	ks := KernelState{MaxErrorMicros: 1000}
+	a := NewAdjtimexFromConfig(AdjtimexConfig{
+		Clock: hlc.NewManualClock(100 * int64(time.Second)),
+		Knobs: AdjtimexKnobs{
+			Query:     func() (KernelState, error) { queries++; return ks, nil },
+			Monotonic: mono.UnixNano,
+		},
+	})
+	base := time.Millisecond + adjtimexTickMargin
+	r, _ := a.Now()
+	if queries != 1 || r.Width() != 2*base {
+		t.Fatalf("first read: %d queries, width %s", queries, r.Width())
+	}
+	mono.Advance(4 * time.Millisecond)
+	ks = KernelState{MaxErrorMicros: 1000, StatusBits: staUnsync} // not seen until the cache expires
+	r, _ = a.Now()
+	// Aged 4 ms at 500 ppm: +2 µs.
+	if queries != 1 || r.Width() != 2*(base+2*time.Microsecond) || r.Status != Synchronized {
+		t.Fatalf("cached read: %d queries, %v", queries, r)
+	}
+	mono.Advance(6 * time.Millisecond) // 10 ms: expired
+	r, _ = a.Now()
+	if queries != 2 || r.Status != Unknown || r.Width() != 2*base {
+		t.Fatalf("after expiry: %d queries, %v", queries, r)
+	}
+	mono.Advance(-time.Second) // a monotonic clock that went back: do not trust the cache
+	if _, _ = a.Now(); queries != 3 {
+		t.Fatalf("clock went back: %d queries, want a fresh one", queries)
+	}
+}

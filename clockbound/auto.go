@@ -1,7 +1,9 @@
 package clockbound
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -76,7 +78,7 @@ func (a *Auto) Choose() (Source, Reading, error) {
 	}
 	if a.adjtimex != nil {
 		if r, err := a.adjtimex.Now(); err == nil && r.Status == Synchronized &&
-			(r.Latest-r.Earliest)/2 <= a.maxAdjtimexError {
+			int64(r.Width()/2) <= a.maxAdjtimexError {
 			return a.adjtimex, r, nil
 		}
 	}
@@ -93,4 +95,16 @@ func (a *Auto) Current() (name string, epsilon time.Duration) {
 		return "", 0
 	}
 	return src.Name(), r.Width()
+}
+
+// Close closes those of Auto's sources that hold resources (the ClockBound
+// mapping). Like ClockBound.Close, it must not run concurrently with Now.
+func (a *Auto) Close() error {
+	var errs []error
+	for _, s := range []Source{a.clockBound, a.adjtimex, a.static} {
+		if c, ok := s.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

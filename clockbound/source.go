@@ -55,15 +55,18 @@ type Reading struct {
 // Width is Latest − Earliest: the full width of the uncertainty interval
 // (twice the ± error bound). This is the ε that Auto.Current and the metrics
 // report.
-func (r Reading) Width() time.Duration { return time.Duration(r.Latest - r.Earliest) }
+// It saturates at the largest Duration.
+func (r Reading) Width() time.Duration { return time.Duration(subSat(r.Latest, r.Earliest)) }
 
 // Midpoint is the centre of the interval, which for every source in this
 // package is the local physical clock reading the interval was built from.
-func (r Reading) Midpoint() int64 { return r.Earliest + (r.Latest-r.Earliest)/2 }
+func (r Reading) Midpoint() int64 {
+	return r.Earliest/2 + r.Latest/2 + (r.Earliest%2+r.Latest%2)/2
+}
 
 // String formats r for logs.
 func (r Reading) String() string {
-	return fmt.Sprintf("[%d, %d] ±%s %s", r.Earliest, r.Latest, time.Duration((r.Latest-r.Earliest)/2), r.Status)
+	return fmt.Sprintf("[%d, %d] ±%s %s", r.Earliest, r.Latest, r.Width()/2, r.Status)
 }
 
 // Source is a clock with an error bound: Now returns an interval that contains

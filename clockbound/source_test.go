@@ -69,3 +69,19 @@ func TestStatic(t *testing.T) {
 		t.Fatal("NewStatic with nil clock: want error")
 	}
 }
+
+func TestReadingExtremes(t *testing.T) {
+	r := Reading{Earliest: math.MinInt64, Latest: math.MaxInt64}
+	if r.Width() != math.MaxInt64 {
+		t.Fatalf("Width of the whole line = %d, want saturated", r.Width())
+	}
+	if m := r.Midpoint(); m != 0 && m != -1 {
+		t.Fatalf("Midpoint of the whole line = %d", m)
+	}
+	if m := (Reading{Earliest: -3, Latest: -1}).Midpoint(); m != -2 {
+		t.Fatalf("Midpoint(-3,-1) = %d", m)
+	}
+	if m := (Reading{Earliest: 3, Latest: 6}).Midpoint(); m != 4 {
+		t.Fatalf("Midpoint(3,6) = %d", m)
+	}
+}
