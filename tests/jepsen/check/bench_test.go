@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/meridiandb/meridian/tests/jepsen/history"
 )
@@ -53,7 +54,10 @@ func (p *keyPool) pick(r *rand.Rand, appending bool) int {
 // clients against the serial reference store; a fraction fail or end in
 // info.
 func genListAppend(n, clients int, seed uint64) []history.Event {
-	s := newRefStore()
+	return genListAppendStore(newRefStore(), n, clients, seed)
+}
+
+func genListAppendStore(s *refStore, n, clients int, seed uint64) []history.Event {
 	rec := &recorder{}
 	pool := newKeyPool()
 	var counter atomic.Int64
@@ -128,5 +132,60 @@ func TestLargeReferenceHistory(t *testing.T) {
 	}
 	if s.Valid != ValidTrue || len(s.Results) != 2 {
 		t.Fatalf("verdict %s over %d checkers:\n%s", s.Valid, len(s.Results), s)
+	}
+}
+
+// staleStore returns a reference store whose list-append reads are stale
+// with probability p.
+func staleStore(p float64, seed uint64) *refStore {
+	s := newRefStore()
+	r := rand.New(rand.NewPCG(seed, 99))
+	s.staleReads = func() bool { return r.Float64() < p }
+	return s
+}
+
+// TestLargeBuggyHistory: a 10,000-transaction history from a store with
+// stale reads is judged invalid, with realtime anomalies, in bounded time.
+func TestLargeBuggyHistory(t *testing.T) {
+	n := 10_000
+	if testing.Short() {
+		n = 2_000
+	}
+	evs := genListAppendStore(staleStore(0.05, 3), n, 10, 3)
+	ops, err := history.Pair(evs, history.ListAppend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r, err := CheckListAppend(ops, ListAppendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checked in %s: %s %v", time.Since(start), r.Valid, r.Counts)
+	if r.Valid != ValidFalse || r.Counts["G-single-realtime"]+r.Counts["G-single-process"]+r.Counts["G-single"] == 0 {
+		t.Fatalf("stale reads should show as G-single(-realtime):\n%s", Worst(r))
+	}
+	// Serializable allows stale reads that fit some serial order, but a
+	// read missing the txn's own earlier append never does.
+	rs, err := CheckListAppend(ops, ListAppendOptions{Model: Serializable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("serializable: %s %v", rs.Valid, rs.Counts)
+}
+
+// BenchmarkListAppendBuggy: the same size with anomalies everywhere, so the
+// cycle search runs.
+func BenchmarkListAppendBuggy(b *testing.B) {
+	evs := genListAppendStore(staleStore(0.05, 3), 10_000, 10, 3)
+	ops, err := history.Pair(evs, history.ListAppend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := CheckListAppend(ops, ListAppendOptions{}); err != nil || r.Valid != ValidFalse {
+			b.Fatalf("%v %v", r.Valid, err)
+		}
 	}
 }

@@ -127,7 +127,8 @@ type searcher struct {
 	comp     []int32 // node -> component
 	c        int32
 	nodes    []int32
-	local    map[int32]int32
+	local    []int32 // node -> position in nodes (valid for this component's nodes)
+	sub      []int32 // position -> sub-component for the current spec, -1 if none
 	deadline time.Time
 	timedOut bool
 	steps    int
@@ -140,8 +141,8 @@ type searcher struct {
 
 const nStates = 16 // lastRW(1) | rwCount(0..2)<<1 | usedOrd<<3
 
-func newSearcher(g *graph, comp []int32, c int32, nodes []int32, deadline time.Time) *searcher {
-	s := &searcher{g: g, comp: comp, c: c, nodes: nodes, deadline: deadline, local: make(map[int32]int32, len(nodes))}
+func newSearcher(g *graph, comp []int32, c int32, nodes []int32, local []int32, deadline time.Time) *searcher {
+	s := &searcher{g: g, comp: comp, c: c, nodes: nodes, deadline: deadline, local: local, sub: make([]int32, len(nodes))}
 	for i, v := range nodes {
 		s.local[v] = int32(i)
 	}
@@ -169,9 +170,15 @@ func (s *searcher) find(sp cycleSpec) []cycleStep {
 		s.timedOut = true
 		return nil
 	}
-	for _, a := range s.nodes {
+	if !s.subComponents(sp.allowed | sp.start) {
+		return nil
+	}
+	for ai, a := range s.nodes {
+		if s.sub[ai] < 0 {
+			continue
+		}
 		for _, e := range s.g.adj[a] {
-			if e.rel&sp.start == 0 || s.comp[e.to] != s.c {
+			if e.rel&sp.start == 0 || s.comp[e.to] != s.c || s.sub[s.local[e.to]] != s.sub[ai] {
 				continue
 			}
 			if c := s.bfs(sp, a, e.to); c != nil {
@@ -183,6 +190,91 @@ func (s *searcher) find(sp cycleSpec) []cycleStep {
 		}
 	}
 	return nil
+}
+
+// subComponents computes, inside the component, the strongly connected
+// components of the edges carrying mask (s.sub); a cycle of a spec lies
+// within one of them, so start edges and searches outside are pruned. It
+// reports whether any nontrivial one exists. Iterative Tarjan on local ids.
+func (s *searcher) subComponents(mask Relation) bool {
+	n := len(s.nodes)
+	index := make([]int32, n)
+	low := make([]int32, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+		s.sub[i] = -1
+	}
+	var stack []int32
+	type frame struct {
+		v    int32
+		next int
+	}
+	var call []frame
+	var counter, ncomp int32
+	for root := int32(0); int(root) < n; root++ {
+		if index[root] >= 0 {
+			continue
+		}
+		call = append(call, frame{v: root})
+		index[root], low[root] = counter, counter
+		counter++
+		stack = append(stack, root)
+		onStack[root] = true
+		for len(call) > 0 {
+			f := &call[len(call)-1]
+			v := f.v
+			adj := s.g.adj[s.nodes[v]]
+			descended := false
+			for f.next < len(adj) {
+				e := adj[f.next]
+				f.next++
+				if e.rel&mask == 0 || s.comp[e.to] != s.c {
+					continue
+				}
+				w := s.local[e.to]
+				if index[w] < 0 {
+					index[w], low[w] = counter, counter
+					counter++
+					stack = append(stack, w)
+					onStack[w] = true
+					call = append(call, frame{v: w})
+					descended = true
+					break
+				}
+				if onStack[w] && index[w] < low[v] {
+					low[v] = index[w]
+				}
+			}
+			if descended {
+				continue
+			}
+			if low[v] == index[v] {
+				top := len(stack) - 1
+				for stack[top] != v {
+					top--
+				}
+				if len(stack)-top > 1 {
+					for _, w := range stack[top:] {
+						s.sub[w] = ncomp
+					}
+					ncomp++
+				}
+				for _, w := range stack[top:] {
+					onStack[w] = false
+				}
+				stack = stack[:top]
+			}
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				p := call[len(call)-1].v
+				if low[v] < low[p] {
+					low[p] = low[v]
+				}
+			}
+		}
+	}
+	return ncomp > 0
 }
 
 func stateOf(lastRW bool, cnt int, ord bool) int32 {
@@ -220,7 +312,7 @@ func (s *searcher) bfs(sp cycleSpec, a, b int32) []cycleStep {
 		st := cur % nStates
 		lastRW, cnt, ord := st&1 != 0, int(st>>1)&3, st&8 != 0
 		for _, e := range s.g.adj[u] {
-			if s.comp[e.to] != s.c {
+			if s.comp[e.to] != s.c || s.sub[s.local[e.to]] != s.sub[s.local[a]] {
 				continue
 			}
 			for _, rn := range relNames {
@@ -335,8 +427,9 @@ func (la *listAppend) searchCycles() {
 		specs = append(append([]cycleSpec(nil), baseSpecs...), orderSpecs()...)
 	}
 	comps, comp := la.g.sccs(mask, nil)
+	local := make([]int32, la.g.n)
 	for ci, nodes := range comps {
-		s := newSearcher(la.g, comp, int32(ci), nodes, time.Now().Add(la.opts.SearchTimeout))
+		s := newSearcher(la.g, comp, int32(ci), nodes, local, time.Now().Add(la.opts.SearchTimeout))
 		found := map[string]bool{}
 		skip := map[string]bool{}
 		for _, sp := range specs {

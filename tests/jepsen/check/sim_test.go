@@ -27,6 +27,11 @@ type refStore struct {
 	regs  map[string]int64
 	bank  map[string]int64
 	set   map[int64]bool
+	// staleReads, when set, makes some list-append reads return an old
+	// prefix (lengths snapshotted every 16 txns): a deliberately broken
+	// store, to exercise the checkers on anomalous histories at scale.
+	staleReads func() bool
+	snap       map[string]int
 }
 
 var bankAccounts = []string{"0", "1", "2", "3"}
@@ -221,8 +226,20 @@ func (s *refStore) run(rec *recorder, proc int, p planned, counter *atomic.Int64
 					s.lists[m.Key] = append(s.lists[m.Key], m.Val)
 					writes = true
 				} else {
-					out[i].Read = append([]int64{}, s.lists[m.Key]...)
+					cur := s.lists[m.Key]
+					if s.staleReads != nil && s.staleReads() {
+						cur = cur[:min(len(cur), s.snap[m.Key])]
+					}
+					out[i].Read = append([]int64{}, cur...)
 					out[i].HasRead = true
+				}
+			}
+			if s.staleReads != nil && s.ts%16 == 0 {
+				if s.snap == nil {
+					s.snap = map[string]int{}
+				}
+				for k, l := range s.lists {
+					s.snap[k] = len(l)
 				}
 			}
 			ts := history.TS{Wall: s.ts * 1000, Logical: int32(s.ts % 3)}.String()
