@@ -98,9 +98,10 @@ func (c *Clock) MaxOffset() time.Duration { return c.maxOffset }
 // counter grows; when the counter would overflow, the wall time moves to the
 // next nanosecond.
 //
-// On a persistent clock, Now may block to persist a new wall-time bound
-// before handing out a wall time beyond the current one (once per
-// persistence interval; see NewPersistentClock).
+// On a persistent clock, the call that first comes within ahead/2 of the
+// persisted bound writes a new bound before returning (about once per ahead/2
+// of wall time; see NewPersistentClock); other calls wait for that write only
+// if the clock reaches the bound before it is done.
 func (c *Clock) Now() Timestamp {
 	for {
 		phys := Timestamp{WallTime: c.phys.UnixNano()}
