@@ -78,3 +78,18 @@ func BenchmarkPhysicalNow(b *testing.B) {
 		c.PhysicalNow()
 	}
 }
+
+// BenchmarkFileWallTimeStore is the cost of one bound write (temp file,
+// fsync, rename, directory fsync): what the Now call that crosses the
+// half-way mark pays, once per ahead/2 of wall time.
+func BenchmarkFileWallTimeStore(b *testing.B) {
+	s := NewFileWallTimeStore(b.TempDir() + "/hlc-bound")
+	v := t0
+	b.ReportAllocs()
+	for b.Loop() {
+		v++
+		if err := s.Store(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
