@@ -82,13 +82,15 @@ type ClockBound struct {
 
 	cur  atomic.Pointer[shmMap]
 	snap atomic.Pointer[shmSnapshot]
+	// nextAttempt (monotonic ns) and lastErr let callers skip the mutex
+	// while re-opening is rate-limited: a node without a daemon pays no lock
+	// per reading.
+	nextAttempt atomic.Int64
+	lastErr     atomic.Pointer[error]
 
 	mu struct {
 		sync.Mutex
-		lastAttempt int64 // monotonic ns of the last (re)open attempt
-		attempted   bool
-		lastErr     error
-		old         []*shmMap // replaced mappings, unmapped only by Close
+		old []*shmMap // replaced mappings, unmapped only by Close
 	}
 }
 
@@ -178,7 +180,8 @@ func (c *ClockBound) Close() error {
 		errs = append(errs, unmapSegment(m))
 	}
 	c.mu.old = nil
-	c.mu.attempted = false
+	c.nextAttempt.Store(0)
+	c.lastErr.Store(nil)
 	c.snap.Store(nil)
 	return errors.Join(errs...)
 }
@@ -186,20 +189,30 @@ func (c *ClockBound) Close() error {
 // reopen opens the segment, rate-limited. With onlyIfChanged it keeps the
 // current mapping unless the path now names another file.
 func (c *ClockBound) reopen(onlyIfChanged bool) (*shmMap, error) {
+	now := c.mono()
+	if c.knobs.ReopenInterval > 0 && now < c.nextAttempt.Load() {
+		if cur := c.cur.Load(); cur != nil {
+			return cur, nil
+		}
+		if errp := c.lastErr.Load(); errp != nil {
+			return nil, *errp
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur := c.cur.Load()
 	if cur != nil && !onlyIfChanged {
 		return cur, nil // another goroutine opened it meanwhile
 	}
-	now := c.mono()
-	if c.mu.attempted && c.knobs.ReopenInterval > 0 && now-c.mu.lastAttempt < int64(c.knobs.ReopenInterval) {
+	if c.knobs.ReopenInterval > 0 && now < c.nextAttempt.Load() {
 		if cur != nil {
 			return cur, nil
 		}
-		return nil, c.mu.lastErr
+		if errp := c.lastErr.Load(); errp != nil {
+			return nil, *errp
+		}
 	}
-	c.mu.attempted, c.mu.lastAttempt = true, now
+	c.nextAttempt.Store(addSat(now, int64(c.knobs.ReopenInterval)))
 
 	var firstErr error
 	for _, p := range c.paths {
@@ -212,7 +225,7 @@ func (c *ClockBound) reopen(onlyIfChanged bool) (*shmMap, error) {
 				}
 				c.cur.Store(m)
 			}
-			c.mu.lastErr = nil
+			c.lastErr.Store(nil)
 			return m, nil
 		}
 		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
@@ -222,7 +235,7 @@ func (c *ClockBound) reopen(onlyIfChanged bool) (*shmMap, error) {
 	if firstErr == nil {
 		firstErr = fmt.Errorf("%w at %v: %w", ErrNotPresent, c.paths, fs.ErrNotExist)
 	}
-	c.mu.lastErr = firstErr
+	c.lastErr.Store(&firstErr)
 	if cur != nil {
 		return cur, nil
 	}

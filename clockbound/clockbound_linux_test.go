@@ -472,3 +472,28 @@ func TestClockBoundThisMachine(t *testing.T) {
 		t.Fatalf("malformed reading %v", r)
 	}
 }
+
+// TestClockBoundFileTruncatedUnderUs: the file shrinks while mapped (reading
+// the page then faults with SIGBUS). That must be an error, not a crash, and
+// the source must recover once the file is whole again.
+func TestClockBoundFileTruncatedUnderUs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shm0")
+	e := newCBEnv(t, []string{path}, ClockBoundKnobs{})
+	writeSegmentFile(t, path, goodSegment(2, e.mono.UnixNano()))
+	if _, err := e.cb.Now(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.cb.snap.Store(nil) // no cached snapshot to hide behind
+	if _, err := e.cb.Now(); err == nil || !strings.Contains(err.Error(), "memory fault") {
+		t.Fatalf("truncated under the mapping: error %v, want a memory fault error", err)
+	}
+	s := goodSegment(2, e.mono.UnixNano())
+	s.Generation = 6
+	pwrite(t, path, 0, mustEncode(t, s))
+	if r, err := e.cb.Now(); err != nil || r.Status != Synchronized {
+		t.Fatalf("after the file was restored: %v, %v", r, err)
+	}
+}
