@@ -1,0 +1,480 @@
+package raftgroup
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/hlc"
+)
+
+// Clock is the node's hybrid logical clock as raftgroup uses it: it stamps
+// outgoing batches and ratchets on incoming ones.
+type Clock interface {
+	Now() hlc.Timestamp
+	Update(remote hlc.Timestamp) error
+}
+
+// Config configures a Host.
+type Config struct {
+	// NodeID is this node's ID, never 0.
+	NodeID uint64
+	// DB is the node's Pebble instance, opened with keys.Comparer. raftgroup
+	// writes logs and hard states into it; the caller owns and closes it.
+	DB *pebble.DB
+	// Transport carries messages to other nodes.
+	Transport Transport
+	// Clock stamps outgoing batches and is updated from incoming ones.
+	Clock Clock
+	// Workers is the size of the worker pool (default 4).
+	Workers int
+	// MaxBatchGroups bounds how many groups one worker cycle persists in one
+	// batch (default 256).
+	MaxBatchGroups int
+	// TickInterval drives every group's raft clock. Zero means ticks happen
+	// only when the caller calls Host.Tick (deterministic tests).
+	TickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks
+	// (defaults 10 and 1).
+	ElectionTicks  int
+	HeartbeatTicks int
+	// Logger receives the host's and raft's logs (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.NodeID == 0 {
+		return errors.New("raftgroup: Config.NodeID must be set")
+	}
+	if c.DB == nil || c.Transport == nil || c.Clock == nil {
+		return errors.New("raftgroup: Config.DB, Transport and Clock must be set")
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.MaxBatchGroups <= 0 {
+		c.MaxBatchGroups = 256
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Metrics are cumulative counters of a Host.
+type Metrics struct {
+	Cycles          uint64 // worker cycles that persisted something
+	Fsyncs          uint64 // synced batch commits
+	EntriesAppended uint64 // log entries persisted
+	Proposals       uint64 // commands handed to raft
+	Applied         uint64 // entries applied
+	MessagesSent    uint64
+	MessagesDropped uint64 // refused by the transport (queue full, no route)
+	MessagesRecv    uint64
+}
+
+// Host runs many raft groups on one node: it owns their RawNodes, a worker
+// pool that processes them, and the ticker.
+type Host struct {
+	cfg   Config
+	log   *slog.Logger
+	sched *scheduler
+	wg    sync.WaitGroup
+	stop  chan struct{}
+
+	mu struct {
+		sync.RWMutex
+		groups  map[uint64]*group
+		stopped bool
+	}
+
+	metrics struct {
+		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv atomic.Uint64
+	}
+}
+
+// NewHost starts a host's workers (and its ticker if TickInterval is set).
+// Stop must be called to release them.
+func NewHost(cfg Config) (*Host, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), sched: newScheduler(cfg.MaxBatchGroups), stop: make(chan struct{})}
+	h.mu.groups = make(map[uint64]*group)
+	for i := 0; i < cfg.Workers; i++ {
+		h.wg.Add(1)
+		go h.worker()
+	}
+	if cfg.TickInterval > 0 {
+		h.wg.Add(1)
+		go h.ticker(cfg.TickInterval)
+	}
+	return h, nil
+}
+
+// NodeID returns the host's node ID.
+func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
+
+// Stop stops the workers and the ticker and fails every pending proposal
+// with an ambiguous outcome. It does not close the DB.
+func (h *Host) Stop() {
+	h.mu.Lock()
+	if h.mu.stopped {
+		h.mu.Unlock()
+		return
+	}
+	h.mu.stopped = true
+	groups := h.mu.groups
+	h.mu.Unlock()
+	close(h.stop)
+	h.sched.stop()
+	h.wg.Wait()
+	for _, g := range groups {
+		g.mu.Lock()
+		g.failPendingLocked(ErrStopped)
+		for _, r := range g.mu.reads {
+			r.doneCh <- ErrStopped
+		}
+		g.mu.reads = nil
+		g.mu.Unlock()
+		for _, r := range g.pendingRead {
+			select {
+			case r.doneCh <- ErrStopped:
+			default:
+			}
+		}
+	}
+}
+
+func (h *Host) ticker(d time.Duration) {
+	defer h.wg.Done()
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.Tick()
+		}
+	}
+}
+
+// Tick advances every group's raft clock by one tick.
+func (h *Host) Tick() {
+	h.mu.RLock()
+	ids := make([]uint64, 0, len(h.mu.groups))
+	for id, g := range h.mu.groups {
+		g.mu.Lock()
+		g.mu.ticks++
+		g.mu.Unlock()
+		ids = append(ids, id)
+	}
+	h.mu.RUnlock()
+	h.sched.enqueueAll(ids)
+}
+
+// CreateGroup creates (or, after a restart, reopens) a replica of a group.
+func (h *Host) CreateGroup(gc GroupConfig) error {
+	if gc.ID == 0 || gc.ReplicaID == 0 || gc.StateMachine == nil {
+		return errors.New("raftgroup: GroupConfig needs ID, ReplicaID and StateMachine")
+	}
+	cs := gc.ConfState
+	if cs == nil {
+		cs = &raftpb.ConfState{}
+		for _, p := range gc.Peers {
+			cs.Voters = append(cs.Voters, p.ReplicaID)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.stopped {
+		return ErrStopped
+	}
+	if _, ok := h.mu.groups[gc.ID]; ok {
+		return fmt.Errorf("raftgroup: group %d already exists", gc.ID)
+	}
+	b := h.cfg.DB.NewBatch()
+	defer b.Close()
+	st, err := openStorage(h.cfg.DB, gc.ID, cs, len(cs.Voters) > 0, b)
+	if err != nil {
+		return err
+	}
+	if !b.Empty() {
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("raftgroup: group %d: persisting initial state: %w", gc.ID, err)
+		}
+	}
+	first, _ := st.firstAndLast()
+	applied := max(gc.Applied, first-1)
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        gc.ReplicaID,
+		ElectionTick:              h.cfg.ElectionTicks,
+		HeartbeatTick:             h.cfg.HeartbeatTicks,
+		Storage:                   st,
+		Applied:                   applied,
+		MaxSizePerMsg:             1 << 20,
+		MaxCommittedSizePerReady:  16 << 20,
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxInflightMsgs:           256,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		StepDownOnRemoval:         true,
+		Logger:                    newRaftLogger(h.log.With("range", gc.ID)),
+	})
+	if err != nil {
+		return fmt.Errorf("raftgroup: group %d: %w", gc.ID, err)
+	}
+	g := &group{id: gc.ID, replicaID: gc.ReplicaID, sm: gc.StateMachine, storage: st, rn: rn}
+	g.mu.peers = make(map[uint64]uint64, len(gc.Peers))
+	for _, p := range gc.Peers {
+		g.mu.peers[p.ReplicaID] = p.NodeID
+	}
+	g.mu.pending = make(map[CommandID]*proposal)
+	g.applied.Store(applied)
+	g.publishStatus()
+	h.mu.groups[gc.ID] = g
+	return nil
+}
+
+// SetPeers replaces a group's replica → node map (after a membership change
+// the caller learns of through its descriptor).
+func (h *Host) SetPeers(groupID uint64, peers []Peer) error {
+	g, err := h.group(groupID)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mu.peers = make(map[uint64]uint64, len(peers))
+	for _, p := range peers {
+		g.mu.peers[p.ReplicaID] = p.NodeID
+	}
+	return nil
+}
+
+func (h *Host) group(id uint64) (*group, error) {
+	h.mu.RLock()
+	g, ok := h.mu.groups[id]
+	stopped := h.mu.stopped
+	h.mu.RUnlock()
+	if stopped {
+		return nil, ErrStopped
+	}
+	if !ok {
+		return nil, ErrGroupNotFound
+	}
+	return g, nil
+}
+
+// Groups returns the IDs of every group on this host.
+func (h *Host) Groups() []uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ids := make([]uint64, 0, len(h.mu.groups))
+	for id := range h.mu.groups {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Status returns a replica's status.
+func (h *Host) Status(groupID uint64) (Status, error) {
+	g, err := h.group(groupID)
+	if err != nil {
+		return Status{}, fmt.Errorf("raftgroup: group %d: %w", groupID, err)
+	}
+	st := *g.status.Load()
+	st.Applied = g.applied.Load()
+	st.FirstIndex, st.LastIndex = g.storage.firstAndLast()
+	return st, nil
+}
+
+// Metrics returns the host's counters.
+func (h *Host) Metrics() Metrics {
+	return Metrics{
+		Cycles:          h.metrics.cycles.Load(),
+		Fsyncs:          h.metrics.fsyncs.Load(),
+		EntriesAppended: h.metrics.appended.Load(),
+		Proposals:       h.metrics.proposals.Load(),
+		Applied:         h.metrics.applied.Load(),
+		MessagesSent:    h.metrics.sent.Load(),
+		MessagesDropped: h.metrics.dropped.Load(),
+		MessagesRecv:    h.metrics.recv.Load(),
+	}
+}
+
+// Propose replicates cmd through the group's log and returns once it has
+// been applied on this replica, with the Result the state machine set. The
+// error, if any, is a *NotProposedError (safe to retry) or an
+// *OutcomeUnknownError (ambiguous).
+func (h *Host) Propose(ctx context.Context, groupID uint64, cmd []byte) (any, error) {
+	return h.ProposeWithID(ctx, groupID, NewCommandID(), cmd)
+}
+
+// ProposeWithID is Propose with a caller-chosen command ID, for re-submitting
+// a command whose earlier outcome was unknown: the state machine sees the
+// same ID and can recognise the duplicate.
+func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, cmd []byte) (any, error) {
+	g, err := h.group(groupID)
+	if err != nil {
+		return nil, &NotProposedError{Group: groupID, Reason: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &NotProposedError{Group: groupID, Reason: err}
+	}
+	if st := g.status.Load(); st.State != raft.StateLeader {
+		return nil, &NotProposedError{Group: groupID, Reason: ErrNotLeader, LeaderReplica: st.Leader, LeaderNode: st.LeaderNode}
+	}
+	p := &proposal{id: id, data: encodeCommand(id, cmd), doneCh: make(chan proposalResult, 1)}
+	g.mu.Lock()
+	if g.mu.failed != nil {
+		g.mu.Unlock()
+		return nil, &NotProposedError{Group: groupID, Reason: ErrGroupFailed}
+	}
+	if _, dup := g.mu.pending[id]; dup {
+		g.mu.Unlock()
+		return nil, &NotProposedError{Group: groupID, Reason: fmt.Errorf("command %s is already pending", id)}
+	}
+	g.mu.props = append(g.mu.props, p)
+	g.mu.Unlock()
+	h.sched.enqueue(groupID)
+
+	select {
+	case r := <-p.doneCh:
+		return r.result, r.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		// Still queued (not yet handed to raft)? Then it never will be.
+		for i, q := range g.mu.props {
+			if q == p {
+				g.mu.props = append(g.mu.props[:i], g.mu.props[i+1:]...)
+				g.mu.Unlock()
+				return nil, &NotProposedError{Group: groupID, Reason: ctx.Err()}
+			}
+		}
+		delete(g.mu.pending, id)
+		g.mu.Unlock()
+		// The worker may have finished it in the meantime.
+		select {
+		case r := <-p.doneCh:
+			return r.result, r.err
+		default:
+		}
+		return nil, &OutcomeUnknownError{Group: groupID, ID: id, Reason: ctx.Err()}
+	}
+}
+
+// ReadIndex returns once this replica has applied everything the group had
+// committed when the call was made, confirmed by a quorum (raft's ReadIndex),
+// so a read of the local state machine that follows is linearizable. It
+// writes nothing to the log.
+func (h *Host) ReadIndex(ctx context.Context, groupID uint64) error {
+	g, err := h.group(groupID)
+	if err != nil {
+		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
+	}
+	r := &readRequest{doneCh: make(chan error, 1)}
+	if _, err := rand.Read(r.rctx[:]); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.mu.reads = append(g.mu.reads, r)
+	g.mu.Unlock()
+	h.sched.enqueue(groupID)
+	select {
+	case err := <-r.doneCh:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("raftgroup: group %d: read index: %w", groupID, ctx.Err())
+	}
+}
+
+// Campaign makes this replica start an election.
+func (h *Host) Campaign(groupID uint64) error {
+	g, err := h.group(groupID)
+	if err != nil {
+		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
+	}
+	g.mu.Lock()
+	g.mu.campaign = true
+	g.mu.Unlock()
+	h.sched.enqueue(groupID)
+	return nil
+}
+
+// TransferLeadership asks the leader (this replica) to hand leadership to
+// another replica. It returns at once; watch Status for the outcome.
+func (h *Host) TransferLeadership(groupID, toReplica uint64) error {
+	g, err := h.group(groupID)
+	if err != nil {
+		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
+	}
+	g.mu.Lock()
+	g.mu.transfer = toReplica
+	g.mu.Unlock()
+	h.sched.enqueue(groupID)
+	return nil
+}
+
+// HandleRaftBatch is called by the transport with a batch from another node.
+func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
+	if b.GetToNode() != h.cfg.NodeID {
+		h.log.Warn("raft batch addressed to another node dropped", "to", b.GetToNode(), "from", b.GetFromNode())
+		return
+	}
+	if err := h.cfg.Clock.Update(hlc.Timestamp{WallTime: b.GetSenderWallTime(), Logical: b.GetSenderLogical()}); err != nil {
+		h.log.Warn("raft batch dropped: sender clock rejected", "from", b.GetFromNode(), "err", err)
+		return
+	}
+	h.mu.RLock()
+	stopped := h.mu.stopped
+	h.mu.RUnlock()
+	if stopped {
+		return
+	}
+	for _, m := range b.GetMessages() {
+		g, err := h.group(m.GetGroupId())
+		if err != nil || m.GetMessage() == nil {
+			continue
+		}
+		h.metrics.recv.Add(1)
+		g.mu.Lock()
+		g.mu.msgs = append(g.mu.msgs, m.GetMessage())
+		g.mu.Unlock()
+		h.sched.enqueue(g.id)
+	}
+}
+
+func (g *group) publishStatus() {
+	bs := g.rn.BasicStatus()
+	st := &Status{
+		Group:     g.id,
+		ReplicaID: g.replicaID,
+		State:     bs.RaftState,
+		Term:      bs.GetTerm(),
+		Leader:    bs.Lead,
+		Commit:    bs.GetCommit(),
+	}
+	if bs.Lead != 0 {
+		st.LeaderNode = g.nodeOf(bs.Lead)
+	}
+	g.status.Store(st)
+}

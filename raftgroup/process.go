@@ -1,0 +1,305 @@
+package raftgroup
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridiandb/meridian/api"
+)
+
+// A worker cycle: take up to MaxBatchGroups groups from the scheduler; for
+// each, feed raft its queued work and collect its Ready; stage every group's
+// entries and hard state into ONE Pebble batch and commit it with ONE fsync
+// (group commit); then, per group, send its messages, apply its committed
+// entries and Advance. Persist before send, apply only what is durable.
+
+type readyGroup struct {
+	g  *group
+	rd raft.Ready
+}
+
+func (h *Host) worker() {
+	defer h.wg.Done()
+	var buf []uint64
+	var readies []readyGroup
+	for {
+		ids, ok := h.sched.next(buf)
+		if !ok {
+			return
+		}
+		buf = ids
+		readies = h.cycle(ids, readies[:0])
+		h.sched.done(ids, func(id uint64) bool {
+			g, err := h.group(id)
+			return err == nil && g.needsCycle()
+		})
+	}
+}
+
+func (g *group) needsCycle() bool {
+	g.mu.Lock()
+	failed := g.mu.failed != nil || g.mu.destroyed
+	g.mu.Unlock()
+	return !failed && g.rn.HasReady()
+}
+
+func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
+	batch := h.cfg.DB.NewBatch()
+	defer batch.Close()
+	mustSync := false
+	appended := 0
+	for _, id := range ids {
+		g, err := h.group(id)
+		if err != nil {
+			continue
+		}
+		g.mu.Lock()
+		skip := g.mu.failed != nil || g.mu.destroyed
+		g.mu.Unlock()
+		if skip {
+			continue
+		}
+		h.feed(g)
+		if !g.rn.HasReady() {
+			continue
+		}
+		rd := g.rn.Ready()
+		if err := g.storage.stage(batch, rd.HardState, rd.Entries); err != nil {
+			h.failGroup(g, fmt.Errorf("staging raft state: %w", err))
+			continue
+		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			// Snapshots arrive with the lifecycle half; until then none is sent.
+			h.failGroup(g, errors.New("received a raft snapshot, which this build cannot apply"))
+			continue
+		}
+		prev := g.storage.hardState()
+		mustSync = mustSync || raft.MustSync(hardStateOr(rd.HardState, prev), prev, len(rd.Entries))
+		appended += len(rd.Entries)
+		readies = append(readies, readyGroup{g: g, rd: rd})
+	}
+	if !batch.Empty() {
+		opt := pebble.NoSync
+		if mustSync {
+			opt = pebble.Sync
+		}
+		if err := batch.Commit(opt); err != nil {
+			for _, r := range readies {
+				h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
+			}
+			return readies
+		}
+		h.metrics.cycles.Add(1)
+		if mustSync {
+			h.metrics.fsyncs.Add(1)
+		}
+		h.metrics.appended.Add(uint64(appended))
+	}
+	for _, r := range readies {
+		h.afterPersist(r.g, r.rd)
+	}
+	return readies
+}
+
+func hardStateOr(hs, prev *raftpb.HardState) *raftpb.HardState {
+	if hs == nil {
+		if prev == nil {
+			return &raftpb.HardState{}
+		}
+		return prev
+	}
+	return hs
+}
+
+// feed hands raft everything queued for the group since its last cycle.
+func (h *Host) feed(g *group) {
+	msgs, props, reads, ticks, campaign, transfer, unreachable := g.takeWork()
+	for i := 0; i < ticks && i < 2*h.cfg.ElectionTicks; i++ {
+		g.rn.Tick()
+	}
+	for _, m := range msgs {
+		// Errors here are messages raft ignores (from removed peers, stale
+		// terms); nothing to do about them.
+		_ = g.rn.Step(m)
+	}
+	for _, id := range unreachable {
+		g.rn.ReportUnreachable(id)
+	}
+	if campaign {
+		_ = g.rn.Campaign()
+	}
+	if transfer != 0 {
+		g.rn.TransferLeader(transfer)
+	}
+	for _, p := range props {
+		bs := g.rn.BasicStatus()
+		if bs.RaftState != raft.StateLeader {
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrNotLeader, LeaderReplica: bs.Lead, LeaderNode: g.nodeOf(bs.Lead)}})
+			continue
+		}
+		p.term = bs.GetTerm()
+		g.mu.Lock()
+		g.mu.pending[p.id] = p
+		g.mu.Unlock()
+		if err := g.rn.Propose(p.data); err != nil {
+			g.mu.Lock()
+			delete(g.mu.pending, p.id)
+			g.mu.Unlock()
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrDropped}})
+			continue
+		}
+		h.metrics.proposals.Add(1)
+	}
+	for _, r := range reads {
+		g.rn.ReadIndex(r.rctx[:])
+		g.pendingRead = append(g.pendingRead, r)
+	}
+}
+
+// afterPersist runs once the group's Ready is durable.
+func (h *Host) afterPersist(g *group, rd raft.Ready) {
+	g.storage.markDurable(rd.HardState, rd.Entries)
+	h.send(g, rd.Messages)
+
+	for _, rs := range rd.ReadStates {
+		for _, r := range g.pendingRead {
+			if string(r.rctx[:]) == string(rs.RequestCtx) {
+				r.index = rs.Index
+			}
+		}
+	}
+	if len(rd.CommittedEntries) > 0 {
+		if err := h.apply(g, rd.CommittedEntries); err != nil {
+			h.failGroup(g, err)
+			return
+		}
+	}
+	g.rn.Advance(rd)
+	h.finishReads(g)
+	g.publishStatus()
+	h.checkLeadership(g)
+}
+
+func (h *Host) send(g *group, msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		to := g.nodeOf(m.GetTo())
+		if to == 0 {
+			h.metrics.dropped.Add(1)
+			continue
+		}
+		if !h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: m}) {
+			h.metrics.dropped.Add(1)
+			g.rn.ReportUnreachable(m.GetTo())
+			continue
+		}
+		h.metrics.sent.Add(1)
+	}
+}
+
+func (h *Host) apply(g *group, committed []*raftpb.Entry) error {
+	ents := make([]Entry, 0, len(committed))
+	for _, e := range committed {
+		ent := Entry{Index: e.GetIndex(), Term: e.GetTerm()}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) == 0 {
+				ent.Type = EntryEmpty
+				break
+			}
+			id, payload, err := decodeCommand(e.GetData())
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+			}
+			ent.Type, ent.ID, ent.Command = EntryCommand, id, payload
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+			cc, err := decodeConfChange(e)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+			}
+			cs := g.rn.ApplyConfChange(cc)
+			g.storage.setConfState(cs)
+			ent.Type, ent.ConfChange, ent.ConfState = EntryConfChange, cc, cs
+		default:
+			return fmt.Errorf("entry %d: unknown entry type %v", e.GetIndex(), e.GetType())
+		}
+		ents = append(ents, ent)
+	}
+	if err := g.sm.Apply(g.id, ents); err != nil {
+		return fmt.Errorf("state machine: %w", err)
+	}
+	g.applied.Store(ents[len(ents)-1].Index)
+	h.metrics.applied.Add(uint64(len(ents)))
+	g.mu.Lock()
+	for i := range ents {
+		if ents[i].Type != EntryCommand {
+			continue
+		}
+		if p, ok := g.mu.pending[ents[i].ID]; ok {
+			delete(g.mu.pending, ents[i].ID)
+			p.finish(proposalResult{result: ents[i].Result})
+		}
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+func decodeConfChange(e *raftpb.Entry) (*raftpb.ConfChangeV2, error) {
+	if e.GetType() == raftpb.EntryConfChange {
+		var cc raftpb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return nil, fmt.Errorf("corrupt conf change: %w", err)
+		}
+		return cc.AsV2(), nil
+	}
+	cc := &raftpb.ConfChangeV2{}
+	if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+		return nil, fmt.Errorf("corrupt conf change: %w", err)
+	}
+	return cc, nil
+}
+
+// finishReads completes read-index requests whose index has been applied.
+func (h *Host) finishReads(g *group) {
+	if len(g.pendingRead) == 0 {
+		return
+	}
+	applied := g.applied.Load()
+	kept := g.pendingRead[:0]
+	for _, r := range g.pendingRead {
+		if r.index != 0 && r.index <= applied {
+			r.doneCh <- nil
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(g.pendingRead[len(kept):])
+	g.pendingRead = kept
+}
+
+// checkLeadership ends pending proposals whose outcome this replica can no
+// longer learn: it stopped being the leader of the term they were proposed in.
+func (h *Host) checkLeadership(g *group) {
+	st := g.status.Load()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, p := range g.mu.pending {
+		if st.State != raft.StateLeader || st.Term != p.term {
+			delete(g.mu.pending, id)
+			p.finish(proposalResult{err: &OutcomeUnknownError{Group: g.id, ID: id, Reason: ErrLeaderChanged}})
+		}
+	}
+}
+
+// failGroup stops processing a group whose storage or state machine failed.
+func (h *Host) failGroup(g *group, err error) {
+	h.log.Error("raft group failed; it stops processing", "range", g.id, "err", err)
+	g.mu.Lock()
+	g.mu.failed = err
+	g.failPendingLocked(fmt.Errorf("%w: %v", ErrGroupFailed, err))
+	g.mu.Unlock()
+}

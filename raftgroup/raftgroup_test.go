@@ -1,0 +1,321 @@
+package raftgroup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridiandb/meridian/raftgroup"
+	"github.com/meridiandb/meridian/raftgroup/grouptest"
+)
+
+const waitTimeout = 20 * time.Second
+
+func mustPropose(t *testing.T, c *grouptest.Cluster, group uint64, cmd string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	n, _, err := c.Propose(ctx, group, cmd)
+	if err != nil {
+		t.Fatalf("propose %q: %v", cmd, err)
+	}
+	return n
+}
+
+// waitApplied waits until every running node has applied key=want in group.
+func waitApplied(t *testing.T, c *grouptest.Cluster, group uint64, key, want string) {
+	t.Helper()
+	c.WaitFor(waitTimeout, fmt.Sprintf("%s=%s on every node", key, want), func() bool {
+		for _, n := range c.Nodes {
+			if !c.Running(n.ID) {
+				continue
+			}
+			if v, _ := n.KV.Get(group, key); v != want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestElectionAndReelection(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	old := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put a 1")
+	waitApplied(t, c, 1, "a", "1")
+
+	c.Net.Isolate(old, c.NodeIDs())
+	var nl uint64
+	c.WaitFor(waitTimeout, "a new leader among the majority", func() bool {
+		for _, id := range c.NodeIDs() {
+			if id == old {
+				continue
+			}
+			st, _ := c.Nodes[id-1].Host.Status(1)
+			if st.IsLeader() {
+				nl = id
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := c.Nodes[nl-1].Host.Propose(ctx, 1, []byte("put a 2")); err != nil {
+		t.Fatalf("proposing on the new leader %d: %v", nl, err)
+	}
+	c.Net.Heal()
+	waitApplied(t, c, 1, "a", "2")
+	c.WaitFor(waitTimeout, "the old leader to step down", func() bool {
+		st, _ := c.Nodes[old-1].Host.Status(1)
+		return !st.IsLeader() || old == c.Leader(1)
+	})
+}
+
+func TestPartitionedMinorityCannotCommit(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	leader := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put k before")
+	waitApplied(t, c, 1, "k", "before")
+	c.Net.Isolate(leader, c.NodeIDs())
+
+	// The isolated leader accepts the proposal into its log but cannot
+	// commit it; once it notices it lost its quorum (CheckQuorum) it steps
+	// down and the outcome becomes unknown.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	type res struct{ err error }
+	done := make(chan res, 1)
+	go func() {
+		_, err := c.Nodes[leader-1].Host.Propose(ctx, 1, []byte("put k minority"))
+		done <- res{err}
+	}()
+	var r res
+	c.WaitFor(waitTimeout, "the minority proposal to end", func() bool {
+		select {
+		case r = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if r.err == nil {
+		t.Fatal("an isolated leader committed a proposal")
+	}
+	if !raftgroup.IsOutcomeUnknown(r.err) && !raftgroup.IsNotProposed(r.err) {
+		t.Fatalf("want outcome-unknown or not-proposed, got %v", r.err)
+	}
+	// The majority moves on; after healing, the minority's entry is gone.
+	mustPropose(t, c, 1, "put k majority")
+	c.Net.Heal()
+	waitApplied(t, c, 1, "k", "majority")
+	for _, n := range c.Nodes {
+		if v, _ := n.KV.Get(1, "k"); v != "majority" {
+			t.Fatalf("node %d has k=%q", n.ID, v)
+		}
+	}
+}
+
+func TestRestartKeepsCommittedAndAppliesOnce(t *testing.T) {
+	dir := t.TempDir()
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 2, Dir: dir})
+	for g := uint64(1); g <= 2; g++ {
+		c.WaitLeader(g, waitTimeout)
+		for i := 0; i < 20; i++ {
+			mustPropose(t, c, g, "incr n")
+		}
+		waitApplied(t, c, g, "n", "20")
+	}
+	for _, id := range c.NodeIDs() {
+		c.Stop(id)
+	}
+	for _, id := range c.NodeIDs() {
+		c.Restart(id)
+	}
+	for g := uint64(1); g <= 2; g++ {
+		for _, n := range c.Nodes {
+			if v, _ := n.KV.Get(g, "n"); v != "20" {
+				t.Fatalf("after restart node %d group %d has n=%q, want 20", n.ID, g, v)
+			}
+		}
+		c.WaitLeader(g, waitTimeout)
+		mustPropose(t, c, g, "incr n")
+		waitApplied(t, c, g, "n", "21")
+		for _, n := range c.Nodes {
+			for id, cnt := range n.KV.Counts(g) {
+				if cnt != 1 {
+					t.Fatalf("node %d group %d: command %s applied %d times", n.ID, g, id, cnt)
+				}
+			}
+		}
+	}
+}
+
+// Proposals racing with leadership transfers end applied (exactly once
+// everywhere) or with an error that says whether they might have applied;
+// a not-proposed command never applies, and no command applies twice.
+func TestProposalsDuringLeaderChanges(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, TickInterval: 5 * time.Millisecond})
+	c.WaitLeader(1, waitTimeout)
+
+	type outcome struct {
+		id  raftgroup.CommandID
+		err error
+	}
+	var mu sync.Mutex
+	var outcomes []outcome
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				l := c.Leader(1)
+				if l == 0 {
+					l = 1
+				}
+				id := raftgroup.NewCommandID()
+				pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := c.Nodes[l-1].Host.ProposeWithID(pctx, 1, id, []byte("incr x"))
+				pcancel()
+				mu.Lock()
+				outcomes = append(outcomes, outcome{id, err})
+				mu.Unlock()
+			}
+		}()
+	}
+	// Move leadership around while they propose.
+	for i := 0; i < 6; i++ {
+		l := c.WaitLeader(1, waitTimeout)
+		to := l%3 + 1
+		if err := c.Nodes[l-1].Host.TransferLeadership(1, to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	// Let every replica apply everything.
+	final := raftgroup.NewCommandID()
+	l := c.WaitLeader(1, waitTimeout)
+	if _, err := c.Nodes[l-1].Host.ProposeWithID(ctx, 1, final, []byte("incr x")); err != nil {
+		t.Fatalf("final proposal: %v", err)
+	}
+	c.WaitFor(waitTimeout, "every replica to apply the final command", func() bool {
+		for _, n := range c.Nodes {
+			if n.KV.Count(1, final) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	applied, unknown := 0, 0
+	for _, o := range outcomes {
+		for _, n := range c.Nodes {
+			cnt := n.KV.Count(1, o.id)
+			switch {
+			case cnt > 1:
+				t.Fatalf("command %s applied %d times on node %d", o.id, cnt, n.ID)
+			case o.err == nil && cnt != 1:
+				t.Fatalf("acknowledged command %s not applied on node %d", o.id, n.ID)
+			case raftgroup.IsNotProposed(o.err) && cnt != 0:
+				t.Fatalf("command %s reported not proposed but applied on node %d", o.id, n.ID)
+			case o.err != nil && !raftgroup.IsNotProposed(o.err) && !raftgroup.IsOutcomeUnknown(o.err):
+				t.Fatalf("command %s ended with an unclassified error: %v", o.id, o.err)
+			}
+		}
+		if o.err == nil {
+			applied++
+		} else if raftgroup.IsOutcomeUnknown(o.err) {
+			unknown++
+		}
+	}
+	if applied == 0 {
+		t.Fatal("no proposal succeeded")
+	}
+	t.Logf("%d proposals: %d applied, %d outcome unknown, %d not proposed", len(outcomes), applied, unknown, len(outcomes)-applied-unknown)
+}
+
+func TestHundredGroupsOverGRPC(t *testing.T) {
+	const groups = 100
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: groups, GRPC: true, TickInterval: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, groups)
+	for g := uint64(1); g <= groups; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A put is idempotent, so an ambiguous outcome (an election
+			// while it was in flight on a loaded machine) is retried.
+			for {
+				_, _, err := c.Propose(ctx, g, fmt.Sprintf("put k %d", g))
+				if err == nil {
+					return
+				}
+				if !raftgroup.IsOutcomeUnknown(err) || ctx.Err() != nil {
+					errs <- fmt.Errorf("group %d: %w", g, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for g := uint64(1); g <= groups; g++ {
+		waitApplied(t, c, g, "k", fmt.Sprint(g))
+	}
+	var m raftgroup.Metrics
+	for _, n := range c.Nodes {
+		nm := n.Host.Metrics()
+		m.Fsyncs += nm.Fsyncs
+		m.EntriesAppended += nm.EntriesAppended
+	}
+	t.Logf("entries appended %d with %d fsyncs across the cluster", m.EntriesAppended, m.Fsyncs)
+}
+
+func TestReadIndexOnFollower(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, TickInterval: 5 * time.Millisecond})
+	l := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put r 7")
+	f := l%3 + 1
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.Nodes[f-1].Host.ReadIndex(ctx, 1); err != nil {
+		t.Fatalf("read index on follower %d: %v", f, err)
+	}
+	// ReadIndex returned: the follower has applied everything committed when
+	// it was called, so the acknowledged write is visible there without a wait.
+	if v, _ := c.Nodes[f-1].KV.Get(1, "r"); v != "7" {
+		t.Fatalf("follower %d reads r=%q after ReadIndex, want 7", f, v)
+	}
+}
+
+func TestProposeErrors(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	ctx := context.Background()
+
+	_, err := c.Nodes[f-1].Host.Propose(ctx, 1, []byte("put a b"))
+	var np *raftgroup.NotProposedError
+	if !errors.As(err, &np) || !errors.Is(err, raftgroup.ErrNotLeader) || np.LeaderNode != l {
+		t.Fatalf("proposing on a follower: want not-leader with hint %d, got %v", l, err)
+	}
+	if _, err := c.Nodes[l-1].Host.Propose(ctx, 99, []byte("put a b")); !errors.Is(err, raftgroup.ErrGroupNotFound) || !raftgroup.IsNotProposed(err) {
+		t.Fatalf("unknown group: got %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Nodes[l-1].Host.Propose(cctx, 1, []byte("put a b")); !raftgroup.IsNotProposed(err) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled context: got %v", err)
+	}
+}

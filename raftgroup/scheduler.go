@@ -1,0 +1,115 @@
+package raftgroup
+
+import (
+	"sync"
+)
+
+// scheduler hands groups with work to a fixed pool of workers. A group is in
+// at most one of three states — queued, processing, or processing-and-dirty
+// (new work arrived while a worker held it) — so no two workers ever process
+// the same group (Singular Update Queue). A worker takes up to maxBatch
+// queued groups at once, so their writes share one Pebble batch and one
+// fsync.
+type scheduler struct {
+	maxBatch int
+
+	mu struct {
+		sync.Mutex
+		cond    *sync.Cond
+		queue   []uint64
+		state   map[uint64]schedState
+		stopped bool
+	}
+}
+
+type schedState uint8
+
+const (
+	schedQueued schedState = iota + 1
+	schedProcessing
+	schedDirty
+)
+
+func newScheduler(maxBatch int) *scheduler {
+	s := &scheduler{maxBatch: maxBatch}
+	s.mu.cond = sync.NewCond(&s.mu.Mutex)
+	s.mu.state = make(map[uint64]schedState)
+	return s
+}
+
+// enqueue marks a group as having work.
+func (s *scheduler) enqueue(id uint64) {
+	s.mu.Lock()
+	s.enqueueLocked(id)
+	s.mu.Unlock()
+}
+
+func (s *scheduler) enqueueLocked(id uint64) {
+	switch s.mu.state[id] {
+	case schedQueued, schedDirty:
+	case schedProcessing:
+		s.mu.state[id] = schedDirty
+	default:
+		s.mu.state[id] = schedQueued
+		s.mu.queue = append(s.mu.queue, id)
+		s.mu.cond.Signal()
+	}
+}
+
+// enqueueAll marks many groups at once (a tick).
+func (s *scheduler) enqueueAll(ids []uint64) {
+	s.mu.Lock()
+	for _, id := range ids {
+		s.enqueueLocked(id)
+	}
+	s.mu.Unlock()
+}
+
+// next blocks until groups are queued and returns up to maxBatch of them,
+// now owned by the caller; ok is false once the scheduler stopped.
+func (s *scheduler) next(buf []uint64) (ids []uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.mu.queue) == 0 && !s.mu.stopped {
+		s.mu.cond.Wait()
+	}
+	if s.mu.stopped {
+		return nil, false
+	}
+	n := min(len(s.mu.queue), s.maxBatch)
+	ids = append(buf[:0], s.mu.queue[:n]...)
+	s.mu.queue = s.mu.queue[n:]
+	if len(s.mu.queue) == 0 {
+		s.mu.queue = nil
+	} else {
+		// More work remains: let another worker take it.
+		s.mu.cond.Signal()
+	}
+	for _, id := range ids {
+		s.mu.state[id] = schedProcessing
+	}
+	return ids, true
+}
+
+// done releases groups a worker processed, re-queueing those that got work
+// meanwhile (or that ask for another cycle).
+func (s *scheduler) done(ids []uint64, again func(uint64) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if s.mu.state[id] == schedDirty || again(id) {
+			s.mu.state[id] = schedQueued
+			s.mu.queue = append(s.mu.queue, id)
+			s.mu.cond.Signal()
+		} else {
+			delete(s.mu.state, id)
+		}
+	}
+}
+
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	s.mu.stopped = true
+	s.mu.cond.Broadcast()
+	s.mu.Unlock()
+}
