@@ -113,3 +113,15 @@ func TestCheckHelpDocumentsFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckModelOverride(t *testing.T) {
+	dir := filepath.Join(golden, "G-single-realtime")
+	var out bytes.Buffer
+	if code := Run([]string{"check", "--dir", dir}, &out, &out); code != exitInvalid {
+		t.Fatalf("strict-serializable: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := Run([]string{"check", "--dir", dir, "--model", "serializable"}, &out, &out); code != exitValid {
+		t.Fatalf("a stale read is serializable: exit %d\n%s", code, out.String())
+	}
+}

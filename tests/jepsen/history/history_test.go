@@ -138,3 +138,42 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestWriterConcurrent(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	done := make(chan error, 4)
+	for p := 0; p < 4; p++ {
+		go func() {
+			for i := 0; i < 100; i++ {
+				if _, err := w.Record(Event{Type: Invoke, Process: p, F: "add", Value: json.RawMessage("1")}); err != nil {
+					done <- err
+					return
+				}
+				if _, err := w.Record(Event{Type: OK, Process: p, F: "add", Value: json.RawMessage("1")}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for p := 0; p < 4; p++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 800 || evs[799].Index != 799 {
+		t.Fatalf("read %d events", len(evs))
+	}
+	if err := w.Write(Event{Index: 5, Type: Invoke, Process: 9, F: "add"}); err == nil {
+		t.Fatal("writing an index below the last should fail")
+	}
+}
