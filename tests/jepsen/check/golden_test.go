@@ -113,6 +113,35 @@ var goldens = []golden{
 		b.inv(2, "append x 1; r y").inv(3, "append y 1").done(3, history.OK, "append y 1")
 		b.inv(1, "r x").done(1, history.OK, "r x []").done(2, history.OK, "append x 1; r y []")
 	}},
+	{name: "G0-process", test: laTest(""), valid: ValidFalse, expect: []string{"G0-process"}, build: func(b *hb) {
+		b.ok(1, "append x 1").ok(1, "append x 2").ok(3, "r x [2 1]")
+	}},
+	{name: "G1c-process", test: laTest(""), valid: ValidFalse, expect: []string{"G1c-process"}, build: func(b *hb) {
+		b.ok(1, "r y [1]").ok(1, "append y 1")
+	}},
+	{name: "G-nonadjacent-process", test: laTest(""), valid: ValidFalse, expect: []string{"G-nonadjacent-process"}, build: func(b *hb) {
+		// As G-nonadjacent-realtime, with T2 and T3 one process.
+		b.inv(1, "r x; r w").inv(2, "append x 1").inv(4, "append z 1; append w 1")
+		b.done(2, history.OK, "append x 1")
+		b.inv(2, "r z").done(2, history.OK, "r z []")
+		b.done(4, history.OK, "append z 1; append w 1").done(1, history.OK, "r x []; r w [1]")
+	}},
+	{name: "G2-item-process", test: laTest(""), valid: ValidFalse, expect: []string{"G2-item-process"}, build: func(b *hb) {
+		// As G2-item-realtime, with T3 and T1 one process.
+		b.inv(2, "append x 1; r y").inv(3, "append y 1").done(3, history.OK, "append y 1")
+		b.inv(3, "r x").done(3, history.OK, "r x []").done(2, history.OK, "append x 1; r y []")
+	}},
+	{name: "unexpected-element", test: laTest(""), valid: ValidFalse, expect: []string{"unexpected-element"}, build: func(b *hb) {
+		b.ok(1, "append x 1").ok(2, "r x [1 7]")
+	}},
+	{name: "ts-session", test: laTest(""), valid: ValidFalse, expect: []string{"session-ts-regression", "ts-inversion-realtime"}, build: func(b *hb) {
+		b.ok(1, "append x 1", "10.0").ok(2, "append y 1", "12.0").ok(1, "append z 1", "9.0")
+	}},
+	{name: "ts-inversion-ww", test: laTest(Serializable), valid: ValidFalse, expect: []string{"ts-inversion-ww"}, build: func(b *hb) {
+		b.inv(1, "append x 1").inv(2, "append x 2")
+		b.done(1, history.OK, "append x 1", "10.0").done(2, history.OK, "append x 2", "9.0")
+		b.ok(3, "r x [1 2]", "", "11.0")
+	}},
 	{name: "G-single-realtime-serializable", test: laTest(Serializable), valid: ValidTrue, build: func(b *hb) {
 		b.ok(1, "append x 1").ok(2, "r x []")
 	}},
@@ -155,6 +184,9 @@ var goldens = []golden{
 		b.op(2, history.Invoke, "", "read", nil).op(2, history.OK, "", "read", `{"0":10,"1":10}`)
 		b.op(1, history.Invoke, "", "transfer", `{"from":0,"to":1,"amount":3}`).op(1, history.OK, "", "transfer", `{"from":0,"to":1,"amount":3}`)
 	}},
+	{name: "bank-nil-unexpected", test: bankTest(), valid: ValidFalse, expect: []string{"nil-balance", "unexpected-key"}, build: func(b *hb) {
+		b.op(2, history.Invoke, "", "read", nil).op(2, history.OK, "", "read", `{"0":10,"1":null,"9":10}`)
+	}},
 	{name: "set-valid", test: setTest(), valid: ValidTrue, build: func(b *hb) {
 		b.op(1, history.Invoke, "", "add", 1).op(1, history.OK, "", "add", 1)
 		b.op(1, history.Invoke, "", "add", 2).op(2, history.Invoke, "", "read", nil)
@@ -175,6 +207,14 @@ var goldens = []golden{
 	{name: "set-failed-present", test: setTest(), valid: ValidFalse, expect: []string{"failed-add-present", "unexpected"}, build: func(b *hb) {
 		b.op(1, history.Invoke, "", "add", 1).op(1, history.Fail, "", "add", 1)
 		b.op(2, history.Invoke, "", "read", nil).op(2, history.OK, "", "read", []int{1, 9})
+	}},
+	{name: "set-duplicated", test: setTest(), valid: ValidFalse, expect: []string{"duplicated"}, build: func(b *hb) {
+		b.op(1, history.Invoke, "", "add", 1).op(1, history.OK, "", "add", 1)
+		b.op(2, history.Invoke, "", "read", nil).op(2, history.OK, "", "read", []int{1, 1})
+	}},
+	{name: "set-final-read-missing", test: setTest(), valid: ValidFalse, expect: []string{"final-read-missing"}, build: func(b *hb) {
+		b.op(2, history.Invoke, "", "read", nil).op(2, history.OK, "", "read", []int{})
+		b.op(1, history.Invoke, "", "add", 1).op(1, history.OK, "", "add", 1)
 	}},
 	{name: "mixed", test: history.Test{Workloads: []string{history.ListAppend, history.Set}}, valid: ValidFalse, expect: []string{"G-single-realtime", "lost"}, build: func(b *hb) {
 		b.op(1, history.Invoke, history.ListAppend, "txn", invokes("append x 1")).op(1, history.OK, history.ListAppend, "txn", txn("append x 1"))
