@@ -23,6 +23,10 @@ type ClockBoundConfig struct {
 	// Paths are tried in order; the first that holds a segment is used.
 	// Empty means DefaultPathV2, then DefaultPathV1.
 	Paths []string
+	// VMClockPath is the VMClock device, read only when a v2 segment says
+	// the daemon runs with clock-disruption support. Empty means
+	// DefaultVMClockPath.
+	VMClockPath string
 	// Knobs are for tests only.
 	Knobs ClockBoundKnobs
 }
@@ -56,6 +60,13 @@ type ClockBoundKnobs struct {
 // bound). A snapshot is decoded once per generation and cached. Faults on the
 // mapping (the file truncated under us) are turned into errors, not crashes.
 //
+// Disruption: a v2 segment written with clock-disruption support carries the
+// VMClock disruption marker the daemon last saw. Like the client library,
+// this source then reads the marker from the VMClock device
+// (/dev/vmclock0, mapped read-only) on every call and reports Unknown while
+// the two differ, i.e. from the moment the hypervisor disrupts the clock
+// until the daemon has caught up. If that device cannot be read, Now fails.
+//
 // If no segment exists, Now returns ErrNotPresent and tries to open it again
 // at most once a second, so a daemon that starts later is picked up. While
 // the status is not Synchronized it also checks, at the same rate, whether
@@ -75,10 +86,11 @@ type ClockBoundKnobs struct {
 //
 // A ClockBound is safe for concurrent use, except Close.
 type ClockBound struct {
-	clock hlc.PhysicalClock
-	paths []string
-	knobs ClockBoundKnobs
-	mono  func() int64
+	clock       hlc.PhysicalClock
+	paths       []string
+	vmclockPath string
+	knobs       ClockBoundKnobs
+	mono        func() int64
 
 	cur  atomic.Pointer[shmMap]
 	snap atomic.Pointer[shmSnapshot]
@@ -87,6 +99,12 @@ type ClockBound struct {
 	// per reading.
 	nextAttempt atomic.Int64
 	lastErr     atomic.Pointer[error]
+
+	// vm is the VMClock mapping, opened on first need; vmNext/vmErr
+	// rate-limit re-trying a failed open like nextAttempt/lastErr.
+	vm     atomic.Pointer[shmMap]
+	vmNext atomic.Int64
+	vmErr  atomic.Pointer[error]
 
 	mu struct {
 		sync.Mutex
@@ -115,9 +133,12 @@ func NewClockBound(cfg ClockBoundConfig) (*ClockBound, error) {
 	if cfg.Clock == nil {
 		return nil, fmt.Errorf("clockbound: ClockBound source needs a physical clock")
 	}
-	c := &ClockBound{clock: cfg.Clock, paths: cfg.Paths, knobs: cfg.Knobs}
+	c := &ClockBound{clock: cfg.Clock, paths: cfg.Paths, vmclockPath: cfg.VMClockPath, knobs: cfg.Knobs}
 	if len(c.paths) == 0 {
 		c.paths = []string{DefaultPathV2, DefaultPathV1}
+	}
+	if c.vmclockPath == "" {
+		c.vmclockPath = DefaultVMClockPath
 	}
 	if c.knobs.MaxRetries <= 0 {
 		c.knobs.MaxRetries = 1000
@@ -161,10 +182,48 @@ func (c *ClockBound) Now() (Reading, error) {
 	// makes the bound wider, never wrong.
 	real := c.clock.UnixNano()
 	r, err := seg.Bound(real, c.mono())
-	if err == nil && r.Status != Synchronized {
+	if err != nil {
+		return Reading{}, err
+	}
+	if seg.Version >= 2 && seg.DisruptionSupport && r.Status != Unknown {
+		marker, err := c.vmclockMarker()
+		if err != nil {
+			return Reading{}, fmt.Errorf("clockbound: the daemon has clock-disruption support on, but: %w", err)
+		}
+		if marker != seg.DisruptionMarker {
+			// The VM's clock was disrupted after the daemon's snapshot.
+			r.Status = Unknown
+		}
+	}
+	if r.Status != Synchronized {
 		c.reopen(true) //nolint:errcheck
 	}
-	return r, err
+	return r, nil
+}
+
+// vmclockMarker returns the VMClock device's current disruption marker.
+func (c *ClockBound) vmclockMarker() (uint64, error) {
+	m := c.vm.Load()
+	if m == nil {
+		now := c.mono()
+		if errp := c.vmErr.Load(); errp != nil && c.knobs.ReopenInterval > 0 && now < c.vmNext.Load() {
+			return 0, *errp
+		}
+		c.mu.Lock()
+		if m = c.vm.Load(); m == nil {
+			var err error
+			if m, err = mapVMClock(c.vmclockPath); err != nil {
+				c.vmErr.Store(&err)
+				c.vmNext.Store(addSat(now, int64(c.knobs.ReopenInterval)))
+				c.mu.Unlock()
+				return 0, err
+			}
+			c.vm.Store(m)
+			c.vmErr.Store(nil)
+		}
+		c.mu.Unlock()
+	}
+	return readVMClockMarker(m, c.knobs.MaxRetries)
 }
 
 // Close unmaps the segment. It must not run concurrently with Now; a Now
@@ -179,6 +238,11 @@ func (c *ClockBound) Close() error {
 	for _, m := range c.mu.old {
 		errs = append(errs, unmapSegment(m))
 	}
+	if m := c.vm.Swap(nil); m != nil {
+		errs = append(errs, unmapSegment(m))
+	}
+	c.vmErr.Store(nil)
+	c.vmNext.Store(0)
 	c.mu.old = nil
 	c.nextAttempt.Store(0)
 	c.lastErr.Store(nil)

@@ -41,6 +41,36 @@ func mapSegment(path string, cur *shmMap) (*shmMap, error) {
 	return &shmMap{data: data, path: path, dev: st.Dev, ino: st.Ino}, nil
 }
 
+// mapVMClock maps the VMClock device (a character device exposing one page)
+// or, for tests, a regular file standing in for it, read-only.
+func mapVMClock(path string) (*shmMap, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("clockbound: VMClock: %w", err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("clockbound: stat %s: %w", path, err)
+	}
+	size := int64(os.Getpagesize())
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+	case unix.S_IFREG:
+		size = min(size, st.Size)
+	default:
+		return nil, fmt.Errorf("%w: %s is neither a device nor a file", ErrMalformed, path)
+	}
+	if size < vmclockMinSize {
+		return nil, fmt.Errorf("%w: %s has %d bytes, want at least %d", ErrMalformed, path, size, vmclockMinSize)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("clockbound: mmap %s: %w", path, err)
+	}
+	return &shmMap{data: data, path: path, dev: st.Dev, ino: st.Ino}, nil
+}
+
 func unmapSegment(m *shmMap) error {
 	if err := unix.Munmap(m.data); err != nil {
 		return fmt.Errorf("clockbound: munmap %s: %w", m.path, err)

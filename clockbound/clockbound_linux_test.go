@@ -497,3 +497,91 @@ func TestClockBoundFileTruncatedUnderUs(t *testing.T) {
 		t.Fatalf("after the file was restored: %v, %v", r, err)
 	}
 }
+
+func writeVMClock(t *testing.T, path string, seq uint32, marker uint64) {
+	t.Helper()
+	b := make([]byte, 104)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], vmclockMagic)
+	le.PutUint32(b[4:], 104)
+	le.PutUint16(b[8:], 1)
+	le.PutUint32(b[offVMSeq:], seq)
+	le.PutUint64(b[offVMMarker:], marker)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClockBoundDisruptionMarker: with clock-disruption support on, a v2
+// segment is trusted only while its marker matches the VMClock device's.
+func TestClockBoundDisruptionMarker(t *testing.T) {
+	dir := t.TempDir()
+	path, vm := filepath.Join(dir, "shm0"), filepath.Join(dir, "vmclock0")
+	mono := hlc.NewManualClock(1000 * sec)
+	cb, err := NewClockBound(ClockBoundConfig{Clock: hlc.NewManualClock(testWall), Paths: []string{path}, VMClockPath: vm,
+		Knobs: ClockBoundKnobs{Monotonic: mono.UnixNano, MaxRetries: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	seg := goodSegment(2, mono.UnixNano())
+	seg.DisruptionSupport, seg.DisruptionMarker = true, 7
+	writeSegmentFile(t, path, seg)
+
+	if _, err := cb.Now(); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "disruption support") {
+		t.Fatalf("no VMClock device: error %v", err)
+	}
+	mono.Advance(time.Second) // past the re-try interval
+	writeVMClock(t, vm, 4, 7)
+	if r, err := cb.Now(); err != nil || r.Status != Synchronized {
+		t.Fatalf("markers agree: %v, %v", r, err)
+	}
+	// The hypervisor disrupts the clock; the daemon has not caught up yet.
+	pwrite(t, vm, offVMMarker, binary.LittleEndian.AppendUint64(nil, 8))
+	if r, err := cb.Now(); err != nil || r.Status != Unknown {
+		t.Fatalf("markers differ: %v, %v; want unknown", r, err)
+	}
+	// The hypervisor is mid-update forever: a clear error, not a hang.
+	pwrite(t, vm, offVMSeq, binary.LittleEndian.AppendUint32(nil, 5))
+	if _, err := cb.Now(); err == nil || !strings.Contains(err.Error(), "no consistent read") {
+		t.Fatalf("stuck VMClock: error %v", err)
+	}
+	// The daemon catches up.
+	pwrite(t, vm, offVMSeq, binary.LittleEndian.AppendUint32(nil, 6))
+	seg.Generation, seg.DisruptionMarker = 4, 8
+	pwrite(t, path, 0, mustEncode(t, seg))
+	if r, err := cb.Now(); err != nil || r.Status != Synchronized {
+		t.Fatalf("daemon caught up: %v, %v", r, err)
+	}
+
+	// Without disruption support (or in v1) the device is never consulted.
+	path2 := filepath.Join(dir, "shm-nodisrupt")
+	cb2, _ := NewClockBound(ClockBoundConfig{Clock: hlc.NewManualClock(testWall), Paths: []string{path2},
+		VMClockPath: filepath.Join(dir, "absent"), Knobs: ClockBoundKnobs{Monotonic: mono.UnixNano}})
+	defer cb2.Close()
+	writeSegmentFile(t, path2, goodSegment(2, mono.UnixNano()))
+	if r, err := cb2.Now(); err != nil || r.Status != Synchronized {
+		t.Fatalf("support off: %v, %v", r, err)
+	}
+}
+
+func TestVMClockMalformed(t *testing.T) {
+	dir := t.TempDir()
+	vm := filepath.Join(dir, "vmclock0")
+	writeVMClock(t, vm, 2, 1)
+	pwrite(t, vm, 0, []byte("XXXX"))
+	m, err := mapVMClock(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unmapSegment(m)
+	if _, err := readVMClockMarker(m, 3); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "bad magic") {
+		t.Fatalf("bad magic: %v", err)
+	}
+	if err := os.WriteFile(vm, make([]byte, 8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mapVMClock(vm); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("8-byte VMClock: %v", err)
+	}
+}

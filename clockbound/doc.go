@@ -49,7 +49,8 @@
 //     widened by 500 ppm of its age): ~0.33 µs per reading. Linux only.
 //   - ClockBound: clock ± (daemon bound + drift since its snapshot), from the
 //     AWS ClockBound daemon's shared memory (/var/run/clockbound/shm0, layout
-//     v2, or /var/run/clockbound/shm, v1). A few atomic loads on a read-only
+//     v2, or /var/run/clockbound/shm, v1), checked against the VMClock
+//     device's disruption marker when the daemon enables disruption support. A few atomic loads on a read-only
 //     mapping, decoding only when the daemon has written a new snapshot
 //     (about once a second): ~0.24 µs per reading, ~0.67 µs on a new
 //     generation. Linux only.

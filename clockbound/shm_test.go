@@ -16,15 +16,14 @@ const sec = int64(time.Second)
 // goodSegment is a healthy daemon snapshot taken at monotonic time asOf.
 func goodSegment(version uint16, asOf int64) Segment {
 	return Segment{
-		Version:           version,
-		Generation:        2,
-		AsOf:              asOf,
-		VoidAfter:         asOf + 1000*sec,
-		BoundNanos:        50_000, // 50 µs
-		MaxDriftPPB:       50_000, // 50 ppm
-		ClockStatus:       rawSynchronized,
-		DisruptionMarker:  map[uint16]uint64{1: 0, 2: 7}[version],
-		DisruptionSupport: version == 2,
+		Version:          version,
+		Generation:       2,
+		AsOf:             asOf,
+		VoidAfter:        asOf + 1000*sec,
+		BoundNanos:       50_000, // 50 µs
+		MaxDriftPPB:      50_000, // 50 ppm
+		ClockStatus:      rawSynchronized,
+		DisruptionMarker: map[uint16]uint64{1: 0, 2: 7}[version],
 	}
 }
 
@@ -43,6 +42,7 @@ func TestSegmentLayout(t *testing.T) {
 	// cannot pass.
 	ne := binary.NativeEndian
 	v2 := goodSegment(2, 100*sec+5)
+	v2.DisruptionSupport = true
 	b := mustEncode(t, v2)
 	if len(b) != 80 {
 		t.Fatalf("v2 segment is %d bytes, want 80", len(b))
@@ -284,5 +284,19 @@ func FuzzDecodeSegment(f *testing.F) {
 		// And computing a bound from it never panics.
 		_, _ = s.Bound(0, s.AsOf)
 		_, _ = s.Bound(math.MaxInt64, math.MaxInt64)
+	})
+}
+
+func FuzzDecodeVMClockHeader(f *testing.F) {
+	good := make([]byte, 24)
+	binary.LittleEndian.PutUint32(good, vmclockMagic)
+	binary.LittleEndian.PutUint32(good[4:], 104)
+	binary.LittleEndian.PutUint16(good[8:], 1)
+	f.Add(good)
+	f.Add(good[:20])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, _, err := decodeVMClockHeader(b); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v does not wrap ErrMalformed", err)
+		}
 	})
 }

@@ -21,16 +21,22 @@ import (
 // a fake kernel NTP state, and manual clocks, read through the real
 // ClockBound, Adjtimex, Static and Auto sources.
 //
-//	daemon write [version=2] [gen=2] [asof=0s] [void=1000s] [bound=50us] [drift=50000] [status=synchronized]
+//	daemon write [version=2] [gen=2] [asof=0s] [void=1000s] [bound=50us] [drift=50000] [status=synchronized] [marker=<n>]
+//	    (marker=<n>: with clock-disruption support, having seen VMClock marker n)
 //	    write the whole segment in place (asof/void relative to monotonic now)
 //	daemon gen=<n>     set only the generation word
 //	daemon remove      delete the file
 //	daemon truncate=<bytes>
+//	vmclock marker=<n> the hypervisor's VMClock page
 //	kernel maxerror=<dur> [unsync] [error]
 //	tick <dur>         advance wall and monotonic time
 //	skew <dur>         offset the node's physical clock from true time
 //	now                read every source
 func TestTranscripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/transcripts/*")
+	if len(files) == 0 {
+		t.Fatal("no transcripts in testdata/transcripts")
+	}
 	datadriven.Walk(t, "testdata/transcripts", func(t *testing.T, path string) {
 		dir := t.TempDir()
 		shm := filepath.Join(dir, "shm0")
@@ -41,7 +47,8 @@ func TestTranscripts(t *testing.T) {
 		kernel := KernelState{StatusBits: staUnsync, MaxErrorMicros: MaxErrorClamp, ClockState: timeError}
 		var kernelErr error
 
-		cb, err := NewClockBound(ClockBoundConfig{Clock: node, Paths: []string{shm},
+		vmclock := filepath.Join(dir, "vmclock0")
+		cb, err := NewClockBound(ClockBoundConfig{Clock: node, Paths: []string{shm}, VMClockPath: vmclock,
 			Knobs: ClockBoundKnobs{Monotonic: mono.UnixNano}})
 		if err != nil {
 			t.Fatal(err)
@@ -110,6 +117,10 @@ func TestTranscripts(t *testing.T) {
 						MaxDriftPPB: uint32(num(td, "drift", 50_000)),
 						ClockStatus: st,
 					}
+					if td.HasArg("marker") {
+						seg.DisruptionSupport = true
+						seg.DisruptionMarker = uint64(num(td, "marker", 0))
+					}
 					b := mustEncode(t, seg)
 					f, err := os.OpenFile(shm, os.O_WRONLY|os.O_CREATE, 0o644)
 					if err != nil {
@@ -133,6 +144,9 @@ func TestTranscripts(t *testing.T) {
 				default:
 					td.Fatalf(t, "daemon: want write, gen, remove or truncate")
 				}
+				return ""
+			case "vmclock":
+				writeVMClock(t, vmclock, 2, uint64(num(td, "marker", 0)))
 				return ""
 			case "kernel":
 				kernel, kernelErr = KernelState{MaxErrorMicros: int64(dur(td, "maxerror", 0) / time.Microsecond)}, nil
