@@ -4,7 +4,7 @@
 //
 // Checkers:
 //   - CheckListAppend, Elle-style (Kingsbury & Alvaro, VLDB 2020): checks
-//     without a graph (internal, duplicate-elements, unexpected-element,
+//     without a graph (internal, future-read, duplicate-elements, unexpected-element,
 //     incompatible-order, G1a, G1b, dirty-update, lost-update); then version
 //     orders from the longest read of each key, a dependency graph of ww, wr,
 //     rw edges (plus process and realtime edges under strict-serializable),

@@ -74,6 +74,9 @@ var goldens = []golden{
 	{name: "internal", test: laTest(""), valid: ValidFalse, expect: []string{"internal"}, build: func(b *hb) {
 		b.ok(1, "r x []; append x 1; r x []")
 	}},
+	{name: "future-read", test: laTest(""), valid: ValidFalse, expect: []string{"future-read"}, build: func(b *hb) {
+		b.ok(1, "r x [1]; append x 1")
+	}},
 	{name: "duplicate-elements", test: laTest(""), valid: ValidFalse, expect: []string{"duplicate-elements"}, build: func(b *hb) {
 		b.ok(1, "append x 1").ok(2, "r x [1 1]")
 	}},

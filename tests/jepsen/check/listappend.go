@@ -300,6 +300,19 @@ func (la *listAppend) internal() {
 			}
 			s.known, s.list = true, append([]int64(nil), m.Read...)
 		}
+		// future-read: a read shows a value this txn appends only later.
+		for mi, m := range t.mops {
+			if m.F != history.ReadF {
+				continue
+			}
+			for _, later := range t.mops[mi+1:] {
+				if later.F == history.AppendF && later.Key == m.Key && slices.Contains(m.Read, later.Val) {
+					la.res.add(Anomaly{Type: "future-read", Key: m.Key, Ops: []int64{t.op.Cmp},
+						Explanation: fmt.Sprintf("%s\nread %s = %s already contains %d, which the transaction appends only afterwards",
+							la.describe(int32(ti)), m.Key, fmtList(m.Read), later.Val)})
+				}
+			}
+		}
 	}
 }
 

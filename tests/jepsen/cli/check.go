@@ -53,7 +53,8 @@ history.jsonl holds one event per line, in index order:
   read_ts, commit_ts   server HLC timestamps "<sec>.<nanos>,<logical>", when
              returned; they enable the white-box timestamp-order checker.
 
-Checkers: list-append (Elle-style: internal, duplicate-elements,
+Checkers: list-append (Elle-style: internal, future-read, duplicate-elements,
+unexpected-element,
 incompatible-order, G1a, G1b, dirty-update, lost-update, G0, G1c, G-single,
 G-nonadjacent, G2-item and their -process / -realtime variants),
 ts-order (ts-inversion-ww/wr/rw/realtime, session-ts-regression), register
