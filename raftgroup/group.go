@@ -2,6 +2,8 @@ package raftgroup
 
 import (
 	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
 	"sync/atomic"
 
 	"go.etcd.io/raft/v3"
@@ -42,11 +44,16 @@ type Entry struct {
 // StateMachine is what a group's committed entries are applied to. Apply is
 // called by the worker that owns the group, with entries in log order, after
 // they are durable. It must be deterministic: every replica applies the same
-// entries to the same state. It must persist the applied index (and, for
-// conf changes, the ConfState) atomically with the effects of the entries,
-// and hand both back in GroupConfig on restart. An error stops the group.
+// entries to the same state.
+//
+// Apply writes its effects into b, which raftgroup commits (without fsync)
+// together with the applies of every other group in the same worker cycle,
+// before any proposal applied by it completes. It must write the applied
+// index (and, for conf changes, the ConfState) into b too, so both are
+// persisted atomically with the entries' effects, and hand both back in
+// GroupConfig on restart. An error stops the group.
 type StateMachine interface {
-	Apply(group uint64, entries []Entry) error
+	Apply(group uint64, entries []Entry, b *pebble.Batch) error
 }
 
 // Peer maps a replica of a group to the node that hosts it.
@@ -126,9 +133,10 @@ type group struct {
 
 	// worker-only
 	rn          *raft.RawNode
-	lastState   raft.StateType
-	lastTerm    uint64
 	pendingRead []*readRequest
+	// appliedUncommitted is the last applied index whose apply batch may
+	// not be committed yet; applied catches up once it is.
+	appliedUncommitted uint64
 
 	status  atomic.Pointer[Status]
 	applied atomic.Uint64

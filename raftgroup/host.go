@@ -249,6 +249,7 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 	}
 	g.mu.pending = make(map[CommandID]*proposal)
 	g.applied.Store(applied)
+	g.appliedUncommitted = applied
 	g.publishStatus()
 	h.mu.groups[gc.ID] = g
 	return nil

@@ -19,8 +19,16 @@ import (
 // entries and Advance. Persist before send, apply only what is durable.
 
 type readyGroup struct {
-	g  *group
-	rd raft.Ready
+	g           *group
+	rd          raft.Ready
+	completions []completion
+}
+
+// completion is a proposal's result, delivered once the apply batch that
+// holds its effects is committed.
+type completion struct {
+	id     CommandID
+	result any
 }
 
 func (h *Host) worker() {
@@ -100,8 +108,26 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		}
 		h.metrics.appended.Add(uint64(appended))
 	}
+	// Apply every group's committed entries into one batch, committed once
+	// (no fsync: the log is durable, and entries above a replica's persisted
+	// applied index are re-applied after a crash). Proposals and reads
+	// complete only after it is committed.
+	applyBatch := h.cfg.DB.NewBatch()
+	defer applyBatch.Close()
+	for i := range readies {
+		r := &readies[i]
+		r.completions = h.afterPersist(r.g, r.rd, applyBatch, r.completions[:0])
+	}
+	if !applyBatch.Empty() {
+		if err := applyBatch.Commit(pebble.NoSync); err != nil {
+			for _, r := range readies {
+				h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
+			}
+			return readies
+		}
+	}
 	for _, r := range readies {
-		h.afterPersist(r.g, r.rd)
+		h.complete(r.g, r.completions)
 	}
 	return readies
 }
@@ -161,8 +187,9 @@ func (h *Host) feed(g *group) {
 	}
 }
 
-// afterPersist runs once the group's Ready is durable.
-func (h *Host) afterPersist(g *group, rd raft.Ready) {
+// afterPersist runs once the group's Ready is durable: it sends the group's
+// messages and applies its committed entries into the shared apply batch.
+func (h *Host) afterPersist(g *group, rd raft.Ready, applyBatch *pebble.Batch, done []completion) []completion {
 	g.storage.markDurable(rd.HardState, rd.Entries)
 	h.send(g, rd.Messages)
 
@@ -174,12 +201,32 @@ func (h *Host) afterPersist(g *group, rd raft.Ready) {
 		}
 	}
 	if len(rd.CommittedEntries) > 0 {
-		if err := h.apply(g, rd.CommittedEntries); err != nil {
+		var err error
+		if done, err = h.apply(g, rd.CommittedEntries, applyBatch, done); err != nil {
 			h.failGroup(g, err)
-			return
+			return nil
 		}
 	}
 	g.rn.Advance(rd)
+	return done
+}
+
+// complete finishes the proposals and reads a cycle satisfied, once their
+// effects are committed.
+func (h *Host) complete(g *group, done []completion) {
+	g.mu.Lock()
+	failed := g.mu.failed != nil
+	for _, c := range done {
+		if p, ok := g.mu.pending[c.id]; ok {
+			delete(g.mu.pending, c.id)
+			p.finish(proposalResult{result: c.result})
+		}
+	}
+	g.mu.Unlock()
+	if failed {
+		return
+	}
+	g.applied.Store(g.appliedUncommitted)
 	h.finishReads(g)
 	g.publishStatus()
 	h.checkLeadership(g)
@@ -201,7 +248,7 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 	}
 }
 
-func (h *Host) apply(g *group, committed []*raftpb.Entry) error {
+func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done []completion) ([]completion, error) {
 	ents := make([]Entry, 0, len(committed))
 	for _, e := range committed {
 		ent := Entry{Index: e.GetIndex(), Term: e.GetTerm()}
@@ -213,39 +260,33 @@ func (h *Host) apply(g *group, committed []*raftpb.Entry) error {
 			}
 			id, payload, err := decodeCommand(e.GetData())
 			if err != nil {
-				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+				return nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 			}
 			ent.Type, ent.ID, ent.Command = EntryCommand, id, payload
 		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
 			cc, err := decodeConfChange(e)
 			if err != nil {
-				return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+				return nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 			}
 			cs := g.rn.ApplyConfChange(cc)
 			g.storage.setConfState(cs)
 			ent.Type, ent.ConfChange, ent.ConfState = EntryConfChange, cc, cs
 		default:
-			return fmt.Errorf("entry %d: unknown entry type %v", e.GetIndex(), e.GetType())
+			return nil, fmt.Errorf("entry %d: unknown entry type %v", e.GetIndex(), e.GetType())
 		}
 		ents = append(ents, ent)
 	}
-	if err := g.sm.Apply(g.id, ents); err != nil {
-		return fmt.Errorf("state machine: %w", err)
+	if err := g.sm.Apply(g.id, ents, b); err != nil {
+		return nil, fmt.Errorf("state machine: %w", err)
 	}
-	g.applied.Store(ents[len(ents)-1].Index)
+	g.appliedUncommitted = ents[len(ents)-1].Index
 	h.metrics.applied.Add(uint64(len(ents)))
-	g.mu.Lock()
 	for i := range ents {
-		if ents[i].Type != EntryCommand {
-			continue
-		}
-		if p, ok := g.mu.pending[ents[i].ID]; ok {
-			delete(g.mu.pending, ents[i].ID)
-			p.finish(proposalResult{result: ents[i].Result})
+		if ents[i].Type == EntryCommand {
+			done = append(done, completion{id: ents[i].ID, result: ents[i].Result})
 		}
 	}
-	g.mu.Unlock()
-	return nil
+	return done, nil
 }
 
 func decodeConfChange(e *raftpb.Entry) (*raftpb.ConfChangeV2, error) {

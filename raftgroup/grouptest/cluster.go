@@ -326,7 +326,6 @@ func (c *Cluster) Propose(ctx context.Context, group uint64, cmd string) (uint64
 // Running reports whether a node is running.
 func (c *Cluster) Running(id uint64) bool { return c.Nodes[id-1].running }
 
-
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}

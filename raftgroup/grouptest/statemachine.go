@@ -128,15 +128,13 @@ func (kv *KV) Init(group uint64, cs *raftpb.ConfState) {
 }
 
 // Apply implements raftgroup.StateMachine.
-func (kv *KV) Apply(group uint64, ents []raftgroup.Entry) error {
+func (kv *KV) Apply(group uint64, ents []raftgroup.Entry, b *pebble.Batch) error {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	if kv.mu.data[group] == nil {
 		kv.mu.data[group] = map[string]string{}
 		kv.mu.counts[group] = map[raftgroup.CommandID]int{}
 	}
-	b := kv.db.NewBatch()
-	defer b.Close()
 	data, counts := kv.mu.data[group], kv.mu.counts[group]
 	for i := range ents {
 		e := &ents[i]
@@ -177,12 +175,7 @@ func (kv *KV) Apply(group uint64, ents []raftgroup.Entry) error {
 		return err
 	}
 	st, _ := json.Marshal(appliedState{Applied: kv.mu.applied[group], ConfState: csBytes})
-	if err := b.Set(appliedKey(group), st, nil); err != nil {
-		return err
-	}
-	// Not synced: the raft log is, and entries above the persisted applied
-	// index are re-applied after a crash.
-	return b.Commit(pebble.NoSync)
+	return b.Set(appliedKey(group), st, nil)
 }
 
 // Get returns a key of a group as this replica has applied it.
