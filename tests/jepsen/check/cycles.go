@@ -490,8 +490,7 @@ func (la *listAppend) reportCycle(name string, c []cycleStep) {
 	b.WriteString("Then:\n")
 	for _, st := range c {
 		a, bb := la.nodes[st.from], la.nodes[st.to]
-		why := la.why[whyKey{st.from, st.to, st.rel}]
-		fmt.Fprintf(&b, "  %s < %s (%s): %s\n", la.txns[a].name, la.txns[bb].name, st.rel, why.text)
+		fmt.Fprintf(&b, "  %s < %s (%s): %s\n", la.txns[a].name, la.txns[bb].name, st.rel, la.whyText(st.from, st.to, st.rel))
 	}
 	fmt.Fprintf(&b, "a cycle: %s < %s, yet each must precede the next", strings.Join(names, " < "), names[0])
 	key := ""

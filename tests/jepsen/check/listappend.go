@@ -95,7 +95,14 @@ type listAppend struct {
 	res   *Result
 }
 
-type whyVal struct{ key, text string }
+// whyVal is the evidence for one relation on one edge; whyText renders it
+// only when an anomaly is reported.
+type whyVal struct {
+	key      string
+	e, prev  int64 // ww/rw: the appended element and its predecessor; wr: the last element read
+	prevInit bool  // the predecessor is the initial empty list
+	mop      int32 // wr: the reader's micro-op
+}
 
 type whyKey struct {
 	a, b int32
@@ -422,12 +429,8 @@ func (la *listAppend) versionOrders() {
 	for _, k := range la.kord {
 		var longest []int64
 		var lt int32 = -1
-		for _, r := range k.reads {
-			if rd := la.txns[r.txn].mops[r.mop].Read; len(rd) > len(longest) {
-				longest, lt = rd, r.txn
-			}
-		}
-		// Reads after the txn's own appends also observe the order.
+		// Every ok read observes a prefix of the order, including reads
+		// that follow the txn's own appends.
 		for _, r := range k.allReads {
 			if rd := la.txns[r.txn].mops[r.mop].Read; len(rd) > len(longest) {
 				longest, lt = rd, r.txn
@@ -497,7 +500,7 @@ func (la *listAppend) buildGraph() {
 	la.g.freeze()
 }
 
-func (la *listAppend) linkWhy(a, b int32, rel Relation, key, why string) {
+func (la *listAppend) linkWhy(a, b int32, rel Relation, why whyVal) {
 	na, nb := la.txns[a].node, la.txns[b].node
 	if na < 0 || nb < 0 || na == nb {
 		return
@@ -505,7 +508,7 @@ func (la *listAppend) linkWhy(a, b int32, rel Relation, key, why string) {
 	la.g.link(na, nb, rel)
 	wk := whyKey{na, nb, rel}
 	if _, ok := la.why[wk]; !ok {
-		la.why[wk] = whyVal{key: key, text: why}
+		la.why[wk] = why
 	}
 }
 
@@ -522,8 +525,7 @@ func (la *listAppend) keyEdges(k *laKey) {
 		last := read[len(read)-1]
 		readersAt[last] = append(readersAt[last], r.txn)
 		if w, ok := k.writers[last]; ok {
-			la.linkWhy(w.txn, r.txn, WR, k.name, fmt.Sprintf("%s read %s = %s, ending in %d, which %s appended",
-				la.txns[r.txn].name, k.name, fmtList(read), last, la.txns[w.txn].name))
+			la.linkWhy(w.txn, r.txn, WR, whyVal{key: k.name, e: last, mop: r.mop})
 		}
 	}
 	if k.bad {
@@ -540,16 +542,14 @@ func (la *listAppend) keyEdges(k *laKey) {
 		if !prevInit {
 			readers = readersAt[prev]
 			if pw, ok := k.writers[prev]; ok && pw.txn != w.txn {
-				la.linkWhy(pw.txn, w.txn, WW, k.name, fmt.Sprintf("%s appended %d to %s after %s appended %d",
-					la.txns[w.txn].name, e, k.name, la.txns[pw.txn].name, prev))
+				la.linkWhy(pw.txn, w.txn, WW, whyVal{key: k.name, e: e, prev: prev})
 			}
 		}
 		for _, r := range readers {
 			if r == w.txn {
 				continue
 			}
-			la.linkWhy(r, w.txn, RW, k.name, fmt.Sprintf("%s read %s at %s, and %s appended %d, the next version",
-				la.txns[r].name, k.name, fmtVal(prev, prevInit), la.txns[w.txn].name, e))
+			la.linkWhy(r, w.txn, RW, whyVal{key: k.name, e: e, prev: prev, prevInit: prevInit})
 		}
 	}
 	var prev int64
@@ -590,8 +590,7 @@ func (la *listAppend) orderEdges() {
 	for _, ti := range byInv {
 		t := &la.txns[ti]
 		if p, ok := prevOK[t.op.Process]; ok {
-			la.linkWhy(p, ti, Process, "", fmt.Sprintf("%s and %s are consecutive operations of process %d",
-				la.txns[p].name, t.name, t.op.Process))
+			la.linkWhy(p, ti, Process, whyVal{})
 		}
 		if t.op.Type == history.OK {
 			prevOK[t.op.Process] = ti
@@ -611,8 +610,7 @@ func (la *listAppend) orderEdges() {
 				preds[p.txn] = append([]int32(nil), frontier...)
 			}
 			for _, f := range frontier {
-				la.linkWhy(f, p.txn, Realtime, "", fmt.Sprintf("%s completed (index %d) before %s was invoked (index %d)",
-					la.txns[f].name, la.txns[f].op.Cmp, la.txns[p.txn].name, la.txns[p.txn].op.Inv))
+				la.linkWhy(f, p.txn, Realtime, whyVal{})
 			}
 			continue
 		}
@@ -629,4 +627,25 @@ func (la *listAppend) orderEdges() {
 		frontier = append(kept, p.txn)
 		inFrontier[p.txn] = true
 	}
+}
+
+// whyText explains relation rel on the edge between graph nodes na -> nb.
+func (la *listAppend) whyText(na, nb int32, rel Relation) string {
+	w := la.why[whyKey{na, nb, rel}]
+	a, b := &la.txns[la.nodes[na]], &la.txns[la.nodes[nb]]
+	switch rel {
+	case WR:
+		return fmt.Sprintf("%s read %s = %s, ending in %d, which %s appended",
+			b.name, w.key, fmtList(b.mops[w.mop].Read), w.e, a.name)
+	case WW:
+		return fmt.Sprintf("%s appended %d to %s after %s appended %d", b.name, w.e, w.key, a.name, w.prev)
+	case RW:
+		return fmt.Sprintf("%s read %s at %s, and %s appended %d, the next version",
+			a.name, w.key, fmtVal(w.prev, w.prevInit), b.name, w.e)
+	case Process:
+		return fmt.Sprintf("%s and %s are consecutive operations of process %d", a.name, b.name, b.op.Process)
+	case Realtime:
+		return fmt.Sprintf("%s completed (index %d) before %s was invoked (index %d)", a.name, a.op.Cmp, b.name, b.op.Inv)
+	}
+	return ""
 }

@@ -117,6 +117,6 @@ func (la *listAppend) tsAnomaly(res *Result, typ string, a, b int32, rel Relatio
 	why := la.why[whyKey{a, b, rel}]
 	res.add(Anomaly{Type: typ, Key: why.key, Ops: []int64{la.cmp(ti), la.cmp(tj)}, Explanation: fmt.Sprintf(
 		"%s\n%s\nA=%s < B=%s (%s): %s\nbut commit(A)=%s read(A)=%s, commit(B)=%s read(B)=%s violates %s",
-		la.describe(ti), la.describe(tj), la.txns[ti].name, la.txns[tj].name, rel, why.text,
+		la.describe(ti), la.describe(tj), la.txns[ti].name, la.txns[tj].name, rel, la.whyText(a, b, rel),
 		ta.c, ta.r, tb.c, tb.r, rule)})
 }

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -61,10 +60,10 @@ func LoadDir(dir string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
+	// Unknown fields are allowed: the harness records its whole config
+	// (nodes, nemeses, profile, ...) here, and the checkers need only this.
 	var t Test
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
+	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("history: %s: %w", filepath.Join(dir, TestFile), err)
 	}
 	if len(t.Workloads) == 0 {
