@@ -64,8 +64,6 @@ func (g *graph) link(a, b int32, r Relation) {
 	g.edges[edgeKey(a, b)] |= r
 }
 
-func (g *graph) rel(a, b int32) Relation { return g.edges[edgeKey(a, b)] }
-
 func (g *graph) freeze() {
 	g.adj = make([][]edge, g.n)
 	counts := make([]int, g.n)

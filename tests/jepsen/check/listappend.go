@@ -582,10 +582,7 @@ func (la *listAppend) orderEdges() {
 	}
 	var pts []point
 	prevOK := map[int]int32{}
-	byInv := make([]int32, 0, len(la.nodes))
-	for _, ti := range la.nodes {
-		byInv = append(byInv, ti)
-	}
+	byInv := append([]int32(nil), la.nodes...)
 	sort.Slice(byInv, func(i, j int) bool { return la.txns[byInv[i]].op.Inv < la.txns[byInv[j]].op.Inv })
 	for _, ti := range byInv {
 		t := &la.txns[ti]
