@@ -339,12 +339,12 @@ func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, rever
 		}
 		raw, vts, ok, err := rd.readKey(it, key, lc.at(key))
 		if err != nil {
-			return res, err
+			return ScanResult{}, err
 		}
 		if ok {
 			v, live, err := decodeValue(raw)
 			if err != nil {
-				return res, err
+				return ScanResult{}, err
 			}
 			if live {
 				kv := KeyValue{Key: slices.Clone(key), Value: Value{RawBytes: v, Timestamp: vts}}
