@@ -22,20 +22,14 @@ FUZZTIME ?= 30s
 help:
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
-build: ## bin/meridian, statically linked
+build: ## bin/meridian and bin/meridian-jepsen, statically linked
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian ./cmd/meridian
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian-jepsen ./cmd/meridian-jepsen
 
 test: ## what CI runs: vet, then every test (race detector on concurrent packages)
 	$(GO) vet ./...
-	@all="$$($(GO) list ./...)"; norace="$(NORACE_PKGS)"; race=""; plain=""; \
-	for p in $$all; do \
-	  if [[ " $$norace " == *" $$p "* ]]; then plain="$$plain $$p"; else race="$$race $$p"; fi; \
-	done; \
-	set -e; \
-	echo "== go test -race$$race" | cut -c1-200; \
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$race; \
-	existing=""; for p in $$plain; do [[ " $$all " == *" $$p "* ]] && existing="$$existing $$p"; done; \
-	if [ -n "$$existing" ]; then echo "== go test$$existing"; $(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$existing; fi
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$($(GO) list ./... | grep -v -x -F $(patsubst %,-e %,$(NORACE_PKGS)))
+	$(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(NORACE_PKGS)
 
 testrace: ## every test under the race detector
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...

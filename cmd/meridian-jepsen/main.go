@@ -2,9 +2,6 @@
 // re-checks saved histories (`meridian-jepsen check --dir DIR`); the harness
 // that runs clusters under faults comes later. This file only wires the
 // command tree of tests/jepsen/cli to the process.
-//
-// It lives under tests/ until the layering test (deps_test.go) lets cmd/
-// import tests/; then it moves to cmd/meridian-jepsen unchanged.
 package main
 
 import (
