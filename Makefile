@@ -5,6 +5,9 @@ MODULE := github.com/meridiandb/meridian
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X $(MODULE)/internal/buildinfo.Version=$(VERSION)
+# Stamp the commit into the binary when building from a git checkout (some
+# environments set GOFLAGS=-buildvcs=false).
+BUILDVCS := $(if $(wildcard .git),-buildvcs=true,)
 
 # Packages whose tests run without the race detector: pure, single-threaded
 # CPU work where -race only adds minutes. Everything else runs with -race.
@@ -23,8 +26,8 @@ help:
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 build: ## bin/meridian and bin/meridian-jepsen, statically linked
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian ./cmd/meridian
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian-jepsen ./cmd/meridian-jepsen
+	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian ./cmd/meridian
+	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian-jepsen ./cmd/meridian-jepsen
 
 test: ## what CI runs: vet, then every test (race detector on concurrent packages)
 	$(GO) vet ./...
