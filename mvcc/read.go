@@ -95,7 +95,8 @@ var errStaleEpoch = errors.New("mvcc: intent of a newer epoch than the reader's"
 
 // readKey reads key with the iterator positioned at key's newest version
 // (it must have one) and lk its lock, if any. It returns the stored value
-// (copied) and its timestamp, or ok=false when nothing is visible. A
+// and its timestamp, or ok=false when nothing is visible; the value is only
+// valid until the iterator moves. A
 // conflicting lock or a too-recent version is recorded in rd and reads as
 // invisible; uncertainty is returned as an error at once. On return the
 // iterator is at some version of key or past it.
@@ -113,7 +114,7 @@ func (rd *reader) readKey(it *pebble.Iterator, key []byte, lk *lockInfo) (raw []
 				return nil, hlc.Timestamp{}, false, err
 			}
 			if v, ok := ownValue(lk, prov, o.Txn.GetSequence(), o.IgnoredSeqNums); ok {
-				return slices.Clone(v), lk.provTS, true, nil
+				return v, lk.provTS, true, nil
 			}
 		} else if e > o.Txn.GetEpoch() {
 			return nil, hlc.Timestamp{}, false, fmt.Errorf("%w: %s", errStaleEpoch, keys.Pretty(key))
@@ -158,7 +159,7 @@ func (rd *reader) readKey(it *pebble.Iterator, key []byte, lk *lockInfo) (raw []
 		if len(v) == 0 {
 			return nil, ts, false, nil // tombstone
 		}
-		return slices.Clone(v), ts, true, nil
+		return v, ts, true, nil
 	}
 	return nil, hlc.Timestamp{}, false, it.Error()
 }
@@ -221,7 +222,7 @@ func Get(r Reader, key []byte, ts hlc.Timestamp, opts ReadOptions) (Value, bool,
 	if err != nil || !live {
 		return Value{}, false, err
 	}
-	return Value{RawBytes: v, Timestamp: vts}, true, nil
+	return Value{RawBytes: slices.Clone(v), Timestamp: vts}, true, nil
 }
 
 // scanLocks reads every lock record of keys in [start, end), ascending.
@@ -309,6 +310,19 @@ func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, rever
 	}
 	defer it.Close()
 	rd := newReader(ts, &opts)
+	if opts.MaxKeys > 0 {
+		res.KVs = make([]KeyValue, 0, min(opts.MaxKeys, 1024))
+	}
+	// arena holds the keys and values returned, copied out of the iterator
+	// with one allocation per few KiB instead of two per result.
+	var arena []byte
+	copyOut := func(b []byte) []byte {
+		if cap(arena)-len(arena) < len(b) {
+			arena = make([]byte, 0, max(4096, len(b)))
+		}
+		arena = append(arena, b...)
+		return arena[len(arena)-len(b) : len(arena) : len(arena)]
+	}
 	var valid bool
 	if reverse {
 		valid = it.Last()
@@ -347,7 +361,7 @@ func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, rever
 				return ScanResult{}, err
 			}
 			if live {
-				kv := KeyValue{Key: slices.Clone(key), Value: Value{RawBytes: v, Timestamp: vts}}
+				kv := KeyValue{Key: copyOut(key), Value: Value{RawBytes: copyOut(v), Timestamp: vts}}
 				res.KVs = append(res.KVs, kv)
 				res.NumBytes += int64(len(kv.Key) + len(v))
 			}
@@ -356,8 +370,17 @@ func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, rever
 		if reverse {
 			valid = it.SeekLT(keys.EncodeEngineKey(key, hlc.Timestamp{}))
 		} else if it.Valid() {
-			if k, _, err := keys.DecodeEngineKey(it.Key()); err == nil && bytes.Equal(k, key) {
-				valid = it.NextPrefix()
+			// Usually the key has one version: try Next before NextPrefix.
+			for i := 0; valid && i < 2; i++ {
+				k, _, err := keys.DecodeEngineKey(it.Key())
+				if err != nil || !bytes.Equal(k, key) {
+					break
+				}
+				if i == 0 {
+					valid = it.Next()
+				} else {
+					valid = it.NextPrefix()
+				}
 			}
 		} else {
 			valid = false
