@@ -252,7 +252,8 @@ func (h *harness) run(t *testing.T, td *datadriven.TestData) string {
 		})
 	case "del_range":
 		return write(func(b *pebble.Batch, ms *Stats) (string, error) {
-			deleted, resume, err := DeleteRange(b, ms, key("k"), key("end"), ts(), h.txn(t, td), h.int(t, td, "max"))
+			deleted, resume, err := DeleteRange(b, ms, key("k"), key("end"), ts(),
+				DeleteRangeOptions{Txn: h.txn(t, td), IgnoredSeqNums: h.ignored(t, td), MaxKeys: h.int(t, td, "max")})
 			var sb strings.Builder
 			for _, k := range deleted {
 				fmt.Fprintf(&sb, "deleted %s\n", userKey(k))

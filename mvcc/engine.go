@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
 )
 
@@ -54,8 +56,6 @@ type Engine struct {
 	opts *pebble.Options
 	fs   vfs.FS
 	dir  string
-	// ingestSeq names temporary SSTs for span imports.
-	ingestSeq uint64
 }
 
 // FormatMajorVersion is the on-disk format Open creates and upgrades to:
@@ -122,6 +122,24 @@ func (e *Engine) NewBatch() *pebble.Batch { return e.db.NewIndexedBatch() }
 func (e *Engine) Close() error {
 	if err := e.db.Close(); err != nil {
 		return fmt.Errorf("mvcc: closing: %w", err)
+	}
+	return nil
+}
+
+// checkSpan rejects an empty or inverted span (Pebble refuses inverted
+// iterator bounds, and a node must not fail on a client's bad span).
+func checkSpan(start, end []byte) error {
+	if bytes.Compare(start, end) >= 0 {
+		return fmt.Errorf("mvcc: empty span [%s, %s)", keys.Pretty(start), keys.Pretty(end))
+	}
+	return nil
+}
+
+// checkTS rejects timestamps the engine encoding cannot order (negative
+// wall times; hlc never produces them, a client might).
+func checkTS(ts hlc.Timestamp) error {
+	if ts.WallTime < 0 || ts.Logical < 0 {
+		return fmt.Errorf("mvcc: invalid timestamp %s", ts)
 	}
 	return nil
 }

@@ -17,6 +17,12 @@ import (
 // keeps its GC threshold: the Low-Water Mark). It returns the number of
 // versions removed.
 func GC(rw ReadWriter, ms *Stats, start, end []byte, threshold hlc.Timestamp) (int64, error) {
+	if err := checkSpan(start, end); err != nil {
+		return 0, err
+	}
+	if err := checkTS(threshold); err != nil {
+		return 0, err
+	}
 	locks, err := scanLocks(rw, start, end)
 	if err != nil {
 		return 0, err

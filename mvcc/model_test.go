@@ -532,6 +532,51 @@ func TestModel(t *testing.T) {
 					}
 				}
 			},
+			"del_range": func(t *rapid.T) {
+				ti := genTxn.Draw(t, "txn")
+				start := genKey.Draw(t, "start")
+				end := rapid.SampledFrom(append(keyNames, "z")).Filter(func(s string) bool { return s > start }).Draw(t, "end")
+				maxKeys := rapid.Int64Range(0, 3).Draw(t, "max")
+				ts := genTS.Draw(t, "ts")
+				mo := mReadOpts{txnIdx: ti, locking: true}
+				var meta *api.TxnMeta
+				var ignored []*api.SeqRange
+				if ti >= 0 {
+					mo.txn = txns[ti]
+					meta, ignored = txns[ti].meta, txns[ti].ignored
+					meta.Sequence++
+					ts = meta.WriteTS()
+				}
+				// The model: a locking scan, then a tombstone on each key found.
+				want := m.scan(start, end, ts, mo, false, maxKeys)
+				if want.err == "" {
+					for _, k := range m.allKeys() {
+						if start <= k && k < end && slices.ContainsFunc(want.vals, func(v string) bool {
+							return len(v) > 0 && v[0] == '"' && bytes.HasPrefix([]byte(v), fmt.Appendf(nil, "%q=", keys.UserKey([]byte(k))))
+						}) {
+							if err := m.put(k, ts, nil, mo.txn, ti); err != "" {
+								t.Fatalf("model delete of %s: %s", k, err)
+							}
+						}
+					}
+					for i, v := range want.vals {
+						if !bytes.HasPrefix([]byte(v), []byte("resume")) {
+							want.vals[i] = v[:bytes.IndexByte([]byte(v), '=')]
+						}
+					}
+				}
+				apply("del_range", func(b *pebble.Batch, ms *Stats) outcome {
+					deleted, resume, err := DeleteRange(b, ms, keys.UserKey([]byte(start)), keys.UserKey([]byte(end)), ts, DeleteRangeOptions{Txn: meta, IgnoredSeqNums: ignored, MaxKeys: maxKeys})
+					got := outcome{err: classify(err)}
+					for _, k := range deleted {
+						got.vals = append(got.vals, fmt.Sprintf("%q", k))
+					}
+					if resume != nil {
+						got.vals = append(got.vals, fmt.Sprintf("resume %q", resume))
+					}
+					return got
+				}, want)
+			},
 			"gc": func(t *rapid.T) {
 				threshold := genTS.Draw(t, "threshold")
 				start := genKey.Draw(t, "start")

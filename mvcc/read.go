@@ -185,12 +185,22 @@ func provisionalValue(it *pebble.Iterator, key []byte, lk *lockInfo) ([]byte, er
 	return it.ValueAndErr()
 }
 
+func checkReadTS(ts hlc.Timestamp, opts *ReadOptions) error {
+	if err := checkTS(ts); err != nil {
+		return err
+	}
+	return checkTS(opts.UncertaintyLimit)
+}
+
 // Get reads the newest version of key visible at ts. A tombstone or no
 // version gives ok=false. Errors: *api.LockConflictError for another
 // transaction's intent at or below ts (or the uncertainty limit, or at all
 // with FailOnMoreRecent), *api.ReadWithinUncertaintyError,
 // *api.WriteTooOldError with FailOnMoreRecent.
 func Get(r Reader, key []byte, ts hlc.Timestamp, opts ReadOptions) (Value, bool, error) {
+	if err := checkReadTS(ts, &opts); err != nil {
+		return Value{}, false, err
+	}
 	lk, err := getLock(r, key)
 	if err != nil {
 		return Value{}, false, err
@@ -298,6 +308,12 @@ func (c *lockCursor) at(key []byte) *lockInfo {
 // conflict in the scanned part is reported in one *api.LockConflictError.
 func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, reverse bool) (ScanResult, error) {
 	var res ScanResult
+	if err := checkSpan(start, end); err != nil {
+		return res, err
+	}
+	if err := checkReadTS(ts, &opts); err != nil {
+		return res, err
+	}
 	locks, err := scanLocks(r, start, end)
 	if err != nil {
 		return res, err

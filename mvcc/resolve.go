@@ -31,6 +31,9 @@ type LockUpdate struct {
 // An intent of an older epoch than up.Txn is removed when the transaction
 // commits: the committed epoch did not write it.
 func ResolveIntent(rw ReadWriter, ms *Stats, key []byte, up LockUpdate) (resolved bool, err error) {
+	if err := checkTS(up.Txn.WriteTS()); err != nil {
+		return false, err
+	}
 	st, err := loadKeyState(rw, key)
 	if err != nil {
 		return false, err
@@ -102,6 +105,9 @@ func ResolveIntent(rw ReadWriter, ms *Stats, key []byte, up LockUpdate) (resolve
 // end), up to max (0 = all). It returns how many it resolved and, if max
 // stopped it, the key to resume at.
 func ResolveIntentRange(rw ReadWriter, ms *Stats, start, end []byte, up LockUpdate, max int64) (n int64, resumeKey []byte, err error) {
+	if err := checkSpan(start, end); err != nil {
+		return 0, nil, err
+	}
 	locks, err := scanLocks(rw, start, end)
 	if err != nil {
 		return 0, nil, err

@@ -145,6 +145,9 @@ func (s *Stats) lockChanged(oldSize, newSize int) {
 // ComputeStats recomputes the stats of [start, end) from scratch.
 func ComputeStats(r Reader, start, end []byte) (Stats, error) {
 	var s Stats
+	if err := checkSpan(start, end); err != nil {
+		return s, err
+	}
 	lockStart, lockEnd := keys.LockTableSpan(start, end)
 	it, err := r.NewIter(&pebble.IterOptions{
 		LowerBound: keys.EncodeEngineKey(lockStart, hlc.Timestamp{}),

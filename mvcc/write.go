@@ -95,6 +95,9 @@ func put(rw ReadWriter, ms *Stats, key []byte, ts hlc.Timestamp, raw []byte, txn
 	if ts.IsEmpty() {
 		return fmt.Errorf("mvcc: write of %s without a timestamp", keys.Pretty(key))
 	}
+	if err := checkTS(ts); err != nil {
+		return err
+	}
 	if keys.IsLocal(key) {
 		return fmt.Errorf("mvcc: write of local key %s", keys.Pretty(key))
 	}
@@ -175,8 +178,18 @@ func checkReplay(key []byte, lk *lockInfo, provRaw []byte, seq int32, raw []byte
 	return fmt.Errorf("%w: %s sequence %d", ErrSequenceReplayMismatch, keys.Pretty(key), seq)
 }
 
+// DeleteRangeOptions name the writing transaction (nil for a committed
+// write) and what it must not see, and limit the keys deleted.
+type DeleteRangeOptions struct {
+	Txn            *api.TxnMeta
+	IgnoredSeqNums []*api.SeqRange
+	// MaxKeys bounds the keys deleted (0 = all); the rest is left for a
+	// resumed call.
+	MaxKeys int64
+}
+
 // DeleteRange writes a tombstone at ts on every key of [start, end) that is
-// live at ts (for txn, as txn sees it), up to maxKeys (0 = all). It fails,
+// live at ts (for a transaction, as it sees it), up to o.MaxKeys. It fails,
 // writing nothing, like a locking scan: *api.WriteTooOldError for a
 // committed version at or above ts anywhere in the span, one
 // *api.LockConflictError for other transactions' intents. It returns the
@@ -184,13 +197,14 @@ func checkReplay(key []byte, lk *lockInfo, provRaw []byte, seq int32, raw []byte
 //
 // Tombstones are point writes, O(live keys); Pebble range keys would make it
 // O(1) but every reader would have to merge them.
-func DeleteRange(rw ReadWriter, ms *Stats, start, end []byte, ts hlc.Timestamp, txn *api.TxnMeta, maxKeys int64) (deleted [][]byte, resumeKey []byte, err error) {
-	res, err := Scan(rw, start, end, ts, ReadOptions{Txn: txn, FailOnMoreRecent: true, MaxKeys: maxKeys}, false)
+func DeleteRange(rw ReadWriter, ms *Stats, start, end []byte, ts hlc.Timestamp, o DeleteRangeOptions) (deleted [][]byte, resumeKey []byte, err error) {
+	res, err := Scan(rw, start, end, ts, ReadOptions{Txn: o.Txn, IgnoredSeqNums: o.IgnoredSeqNums,
+		FailOnMoreRecent: true, MaxKeys: o.MaxKeys}, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, kv := range res.KVs {
-		if err := Delete(rw, ms, kv.Key, ts, txn); err != nil {
+		if err := Delete(rw, ms, kv.Key, ts, o.Txn); err != nil {
 			return nil, nil, err
 		}
 		deleted = append(deleted, kv.Key)
