@@ -413,9 +413,10 @@ func (x *SeqRange) GetEnd() int32 {
 // and stored values.
 type MVCCStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bytes and count of live keys: the newest version (committed or not) of
-	// each key is a value, not a deletion. live_bytes counts that version's
-	// key and value bytes plus the key's lock record, if any.
+	// Bytes and count of live keys: keys whose newest version (committed or
+	// provisional) is a value, not a deletion. live_bytes counts that
+	// version's engine key and stored value bytes (lock records are in
+	// lock_bytes).
 	LiveBytes int64 `protobuf:"varint,1,opt,name=live_bytes,json=liveBytes,proto3" json:"live_bytes,omitempty"`
 	LiveCount int64 `protobuf:"varint,2,opt,name=live_count,json=liveCount,proto3" json:"live_count,omitempty"`
 	// Key bytes and number of distinct keys with at least one version.
