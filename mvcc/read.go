@@ -96,10 +96,10 @@ var errStaleEpoch = errors.New("mvcc: intent of a newer epoch than the reader's"
 // readKey reads key with the iterator positioned at key's newest version
 // (it must have one) and lk its lock, if any. It returns the stored value
 // and its timestamp, or ok=false when nothing is visible; the value is only
-// valid until the iterator moves. A
-// conflicting lock or a too-recent version is recorded in rd and reads as
-// invisible; uncertainty is returned as an error at once. On return the
-// iterator is at some version of key or past it.
+// valid until the iterator moves. A conflicting lock or a too-recent
+// version is recorded in rd and reads as invisible; uncertainty is returned
+// as an error at once. On return the iterator is at some version of key or
+// past it.
 func (rd *reader) readKey(it *pebble.Iterator, key []byte, lk *lockInfo) (raw []byte, vts hlc.Timestamp, ok bool, err error) {
 	o := rd.opts
 	if lk != nil {
@@ -328,6 +328,8 @@ func Scan(r Reader, start, end []byte, ts hlc.Timestamp, opts ReadOptions, rever
 	rd := newReader(ts, &opts)
 	if opts.MaxKeys > 0 {
 		res.KVs = make([]KeyValue, 0, min(opts.MaxKeys, 1024))
+	} else {
+		res.KVs = make([]KeyValue, 0, 32)
 	}
 	// arena holds the keys and values returned, copied out of the iterator
 	// with one allocation per few KiB instead of two per result.
