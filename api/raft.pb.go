@@ -28,9 +28,12 @@ const (
 
 // RaftMessage is one etcd-raft message addressed to one group.
 type RaftMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       uint64                 `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	Message       *raftpb.Message        `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GroupId uint64                 `protobuf:"varint,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Message *raftpb.Message        `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// quiesce marks a heartbeat with which a leader tells a caught-up
+	// follower to stop ticking until something wakes the group.
+	Quiesce       bool `protobuf:"varint,3,opt,name=quiesce,proto3" json:"quiesce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -77,6 +80,13 @@ func (x *RaftMessage) GetMessage() *raftpb.Message {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *RaftMessage) GetQuiesce() bool {
+	if x != nil {
+		return x.Quiesce
+	}
+	return false
 }
 
 // RaftMessageBatch is what a sender writes on its stream: every message it
@@ -208,14 +218,228 @@ func (x *RaftStreamResponse) GetError() string {
 	return ""
 }
 
+// SnapshotHeader opens a snapshot stream.
+type SnapshotHeader struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FromNode uint64                 `protobuf:"varint,1,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	ToNode   uint64                 `protobuf:"varint,2,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	GroupId  uint64                 `protobuf:"varint,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The MsgSnap the receiver steps into raft once the data has arrived; its
+	// snapshot metadata (index, term, membership) describes the data.
+	Message        *raftpb.Message `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	SenderWallTime int64           `protobuf:"varint,5,opt,name=sender_wall_time,json=senderWallTime,proto3" json:"sender_wall_time,omitempty"`
+	SenderLogical  int32           `protobuf:"varint,6,opt,name=sender_logical,json=senderLogical,proto3" json:"sender_logical,omitempty"`
+	// Total size of the data that follows, in bytes.
+	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotHeader) Reset() {
+	*x = SnapshotHeader{}
+	mi := &file_api_raft_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotHeader) ProtoMessage() {}
+
+func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_api_raft_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
+func (*SnapshotHeader) Descriptor() ([]byte, []int) {
+	return file_api_raft_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SnapshotHeader) GetFromNode() uint64 {
+	if x != nil {
+		return x.FromNode
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetToNode() uint64 {
+	if x != nil {
+		return x.ToNode
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetGroupId() uint64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetMessage() *raftpb.Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetSenderWallTime() int64 {
+	if x != nil {
+		return x.SenderWallTime
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetSenderLogical() int32 {
+	if x != nil {
+		return x.SenderLogical
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// SnapshotChunk is one message of a snapshot stream: the first carries the
+// header, every one may carry data, the last sets final.
+type SnapshotChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *SnapshotHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	Final         bool                   `protobuf:"varint,3,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_api_raft_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_api_raft_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_api_raft_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SnapshotChunk) GetHeader() *SnapshotHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SnapshotChunk) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+// SnapshotResponse ends a snapshot stream.
+type SnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied is true once the receiver applied the snapshot durably; false
+	// with an empty error means raft declined it (it was stale).
+	Applied       bool   `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResponse) Reset() {
+	*x = SnapshotResponse{}
+	mi := &file_api_raft_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResponse) ProtoMessage() {}
+
+func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_raft_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_api_raft_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SnapshotResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *SnapshotResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_api_raft_proto protoreflect.FileDescriptor
 
 const file_api_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x0eapi/raft.proto\x12\fmeridian.api\x1a\x11raftpb/raft.proto\"S\n" +
+	"\x0eapi/raft.proto\x12\fmeridian.api\x1a\x11raftpb/raft.proto\"m\n" +
 	"\vRaftMessage\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\x04R\agroupId\x12)\n" +
-	"\amessage\x18\x02 \x01(\v2\x0f.raftpb.MessageR\amessage\"\xd0\x01\n" +
+	"\amessage\x18\x02 \x01(\v2\x0f.raftpb.MessageR\amessage\x12\x18\n" +
+	"\aquiesce\x18\x03 \x01(\bR\aquiesce\"\xd0\x01\n" +
 	"\x10RaftMessageBatch\x12\x1b\n" +
 	"\tfrom_node\x18\x01 \x01(\x04R\bfromNode\x12\x17\n" +
 	"\ato_node\x18\x02 \x01(\x04R\x06toNode\x12(\n" +
@@ -223,9 +447,25 @@ const file_api_raft_proto_rawDesc = "" +
 	"\x0esender_logical\x18\x04 \x01(\x05R\rsenderLogical\x125\n" +
 	"\bmessages\x18\x05 \x03(\v2\x19.meridian.api.RaftMessageR\bmessages\"*\n" +
 	"\x12RaftStreamResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error2e\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"\xf1\x01\n" +
+	"\x0eSnapshotHeader\x12\x1b\n" +
+	"\tfrom_node\x18\x01 \x01(\x04R\bfromNode\x12\x17\n" +
+	"\ato_node\x18\x02 \x01(\x04R\x06toNode\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\x04R\agroupId\x12)\n" +
+	"\amessage\x18\x04 \x01(\v2\x0f.raftpb.MessageR\amessage\x12(\n" +
+	"\x10sender_wall_time\x18\x05 \x01(\x03R\x0esenderWallTime\x12%\n" +
+	"\x0esender_logical\x18\x06 \x01(\x05R\rsenderLogical\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04size\"o\n" +
+	"\rSnapshotChunk\x124\n" +
+	"\x06header\x18\x01 \x01(\v2\x1c.meridian.api.SnapshotHeaderR\x06header\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x14\n" +
+	"\x05final\x18\x03 \x01(\bR\x05final\"B\n" +
+	"\x10SnapshotResponse\x12\x18\n" +
+	"\aapplied\x18\x01 \x01(\bR\aapplied\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error2\xb4\x01\n" +
 	"\rRaftTransport\x12T\n" +
-	"\fRaftMessages\x12\x1e.meridian.api.RaftMessageBatch\x1a .meridian.api.RaftStreamResponse(\x010\x01B$Z\"github.com/meridiandb/meridian/apib\x06proto3"
+	"\fRaftMessages\x12\x1e.meridian.api.RaftMessageBatch\x1a .meridian.api.RaftStreamResponse(\x010\x01\x12M\n" +
+	"\fRaftSnapshot\x12\x1b.meridian.api.SnapshotChunk\x1a\x1e.meridian.api.SnapshotResponse(\x01B$Z\"github.com/meridiandb/meridian/apib\x06proto3"
 
 var (
 	file_api_raft_proto_rawDescOnce sync.Once
@@ -239,23 +479,30 @@ func file_api_raft_proto_rawDescGZIP() []byte {
 	return file_api_raft_proto_rawDescData
 }
 
-var file_api_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_api_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_api_raft_proto_goTypes = []any{
 	(*RaftMessage)(nil),        // 0: meridian.api.RaftMessage
 	(*RaftMessageBatch)(nil),   // 1: meridian.api.RaftMessageBatch
 	(*RaftStreamResponse)(nil), // 2: meridian.api.RaftStreamResponse
-	(*raftpb.Message)(nil),     // 3: raftpb.Message
+	(*SnapshotHeader)(nil),     // 3: meridian.api.SnapshotHeader
+	(*SnapshotChunk)(nil),      // 4: meridian.api.SnapshotChunk
+	(*SnapshotResponse)(nil),   // 5: meridian.api.SnapshotResponse
+	(*raftpb.Message)(nil),     // 6: raftpb.Message
 }
 var file_api_raft_proto_depIdxs = []int32{
-	3, // 0: meridian.api.RaftMessage.message:type_name -> raftpb.Message
+	6, // 0: meridian.api.RaftMessage.message:type_name -> raftpb.Message
 	0, // 1: meridian.api.RaftMessageBatch.messages:type_name -> meridian.api.RaftMessage
-	1, // 2: meridian.api.RaftTransport.RaftMessages:input_type -> meridian.api.RaftMessageBatch
-	2, // 3: meridian.api.RaftTransport.RaftMessages:output_type -> meridian.api.RaftStreamResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	6, // 2: meridian.api.SnapshotHeader.message:type_name -> raftpb.Message
+	3, // 3: meridian.api.SnapshotChunk.header:type_name -> meridian.api.SnapshotHeader
+	1, // 4: meridian.api.RaftTransport.RaftMessages:input_type -> meridian.api.RaftMessageBatch
+	4, // 5: meridian.api.RaftTransport.RaftSnapshot:input_type -> meridian.api.SnapshotChunk
+	2, // 6: meridian.api.RaftTransport.RaftMessages:output_type -> meridian.api.RaftStreamResponse
+	5, // 7: meridian.api.RaftTransport.RaftSnapshot:output_type -> meridian.api.SnapshotResponse
+	6, // [6:8] is the sub-list for method output_type
+	4, // [4:6] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_api_raft_proto_init() }
@@ -269,7 +516,7 @@ func file_api_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_raft_proto_rawDesc), len(file_api_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	RaftTransport_RaftMessages_FullMethodName = "/meridian.api.RaftTransport/RaftMessages"
+	RaftTransport_RaftSnapshot_FullMethodName = "/meridian.api.RaftTransport/RaftSnapshot"
 )
 
 // RaftTransportClient is the client API for RaftTransport service.
@@ -33,6 +34,9 @@ const (
 // RaftTransport is the node-to-node service raftgroup serves.
 type RaftTransportClient interface {
 	RaftMessages(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RaftMessageBatch, RaftStreamResponse], error)
+	// RaftSnapshot streams one snapshot on its own stream, so a large
+	// snapshot never holds up the message stream.
+	RaftSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, SnapshotResponse], error)
 }
 
 type raftTransportClient struct {
@@ -56,6 +60,19 @@ func (c *raftTransportClient) RaftMessages(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RaftTransport_RaftMessagesClient = grpc.BidiStreamingClient[RaftMessageBatch, RaftStreamResponse]
 
+func (c *raftTransportClient) RaftSnapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SnapshotChunk, SnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RaftTransport_ServiceDesc.Streams[1], RaftTransport_RaftSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotChunk, SnapshotResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RaftTransport_RaftSnapshotClient = grpc.ClientStreamingClient[SnapshotChunk, SnapshotResponse]
+
 // RaftTransportServer is the server API for RaftTransport service.
 // All implementations must embed UnimplementedRaftTransportServer
 // for forward compatibility.
@@ -63,6 +80,9 @@ type RaftTransport_RaftMessagesClient = grpc.BidiStreamingClient[RaftMessageBatc
 // RaftTransport is the node-to-node service raftgroup serves.
 type RaftTransportServer interface {
 	RaftMessages(grpc.BidiStreamingServer[RaftMessageBatch, RaftStreamResponse]) error
+	// RaftSnapshot streams one snapshot on its own stream, so a large
+	// snapshot never holds up the message stream.
+	RaftSnapshot(grpc.ClientStreamingServer[SnapshotChunk, SnapshotResponse]) error
 	mustEmbedUnimplementedRaftTransportServer()
 }
 
@@ -75,6 +95,9 @@ type UnimplementedRaftTransportServer struct{}
 
 func (UnimplementedRaftTransportServer) RaftMessages(grpc.BidiStreamingServer[RaftMessageBatch, RaftStreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method RaftMessages not implemented")
+}
+func (UnimplementedRaftTransportServer) RaftSnapshot(grpc.ClientStreamingServer[SnapshotChunk, SnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method RaftSnapshot not implemented")
 }
 func (UnimplementedRaftTransportServer) mustEmbedUnimplementedRaftTransportServer() {}
 func (UnimplementedRaftTransportServer) testEmbeddedByValue()                       {}
@@ -104,6 +127,13 @@ func _RaftTransport_RaftMessages_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RaftTransport_RaftMessagesServer = grpc.BidiStreamingServer[RaftMessageBatch, RaftStreamResponse]
 
+func _RaftTransport_RaftSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RaftTransportServer).RaftSnapshot(&grpc.GenericServerStream[SnapshotChunk, SnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RaftTransport_RaftSnapshotServer = grpc.ClientStreamingServer[SnapshotChunk, SnapshotResponse]
+
 // RaftTransport_ServiceDesc is the grpc.ServiceDesc for RaftTransport service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -116,6 +146,11 @@ var RaftTransport_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RaftMessages",
 			Handler:       _RaftTransport_RaftMessages_Handler,
 			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "RaftSnapshot",
+			Handler:       _RaftTransport_RaftSnapshot_Handler,
 			ClientStreams: true,
 		},
 	},

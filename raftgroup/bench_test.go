@@ -38,7 +38,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 		return []byte(s + strings.Repeat("v", 128-len(s)))
 	}
 	var before raftgroup.Metrics
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		before.Fsyncs += n.Host.Metrics().Fsyncs
 	}
 	var next atomic.Int64
@@ -61,7 +61,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 				}
 				t0 := time.Now()
 				l := leaders[g]
-				_, err := c.Nodes[l-1].Host.Propose(context.Background(), uint64(g), cmd(g, i))
+				_, err := c.Node(l).Host.Propose(context.Background(), uint64(g), cmd(g, i))
 				if err != nil {
 					failed.Add(1)
 					if nl := c.Leader(uint64(g)); nl != 0 {
@@ -80,7 +80,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	var after raftgroup.Metrics
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		after.Fsyncs += n.Host.Metrics().Fsyncs
 	}
 	slices.Sort(lats)

@@ -70,11 +70,52 @@
 // and the batch dropped). MemNetwork is the in-memory twin with fault
 // injection (one-way cuts, partitions, loss, delay) for deterministic tests.
 //
-// # Not yet here
+// # Snapshots
 //
-// Snapshots, log truncation, membership changes driven by the caller, and
-// quiescence arrive with the lifecycle half. Storage.Snapshot reports a
-// snapshot as temporarily unavailable until then.
+// When a follower needs entries the leader's log no longer has (or has an
+// empty log: an uninitialised replica, created with an empty ConfState on a
+// node that has no data yet), raft asks for a snapshot. Storage.Snapshot
+// only names the position it must cover; the data comes from the
+// StateMachine (Snapshot) when the snapshot is sent, at its applied index,
+// and the MsgSnap's metadata is rewritten to match. A snapshot travels on a
+// stream of its own (never the message stream), in 1 MiB chunks paced by
+// gRPC's flow control, bounded by MaxSnapshotBytes; the receiver holds it in
+// memory until the last chunk (a broken stream leaves nothing behind), then
+// steps the MsgSnap into raft and, if raft accepts it, the StateMachine's
+// ApplySnapshot writes into the same batch as raft's new state, committed
+// with one fsync: a crash leaves the old state or the new, never a mix.
+// Failed sends are retried with exponential backoff, one in flight per
+// follower.
+//
+// # Log truncation (Low-Water Mark)
+//
+// Truncate(group, index) deletes a replica's log up to index (never past
+// what it applied). With Config.Truncation set, every replica applies a
+// TruncationPolicy after applying entries: a follower truncates to what it
+// applied; a leader keeps what recently active followers still need unless
+// one lags by more than MaxLagEntries (it then gets a snapshot).
+//
+// # Membership
+//
+// CreateGroup with an initial membership, or with an empty ConfState for an
+// uninitialised replica that waits for a snapshot; ProposeConfChange for
+// ConfChangeV2 changes (add or remove voters and learners; joint consensus;
+// learner first, then promote — the caller sequences that);
+// TransferLeadership; DestroyGroup deletes a replica's raft state durably.
+// raftgroup refuses (not proposed) a change raft would silently drop because
+// another is pending.
+//
+// # Quiescence
+//
+// A leader with nothing pending whose followers have every entry stops
+// ticking and sends its followers a heartbeat marked quiesce; they stop
+// ticking too. Idle groups then send nothing and cost almost nothing (Tick
+// skips them). A group wakes on a proposal, a read, a membership or
+// leadership request, or any message other than quiesce heartbeats and
+// heartbeat responses; and when the caller reports, from node liveness,
+// that the node of its leader died (ReportNodeDown) — otherwise a quiesced
+// group would never elect again. Heartbeats are coalesced by the transport:
+// every message bound for one node in one flush shares a batch.
 //
 // Callers: ranges/ (one Host per store). Tests and later packages reuse the
 // harness in raftgroup/grouptest.

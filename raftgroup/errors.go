@@ -56,6 +56,11 @@ var (
 	// ErrLeaderChanged: the proposer lost leadership (or its term changed)
 	// before the command applied.
 	ErrLeaderChanged = errors.New("leadership changed")
+	// ErrConfChangeInProgress: raft refused a membership change because
+	// another one is not yet applied.
+	ErrConfChangeInProgress = errors.New("another membership change is in progress")
+	// ErrGroupDestroyed: the replica was destroyed.
+	ErrGroupDestroyed = errors.New("group destroyed")
 	// ErrStopped: the host is stopping.
 	ErrStopped = errors.New("raftgroup host stopped")
 	// ErrGroupFailed: the group's state machine or storage returned an

@@ -1,13 +1,17 @@
 package raftgroup
 
 import (
+	"io"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"sync/atomic"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/meridiandb/meridian/api"
 )
 
 // EntryType says what a committed entry carries.
@@ -52,8 +56,40 @@ type Entry struct {
 // index (and, for conf changes, the ConfState) into b too, so both are
 // persisted atomically with the entries' effects, and hand both back in
 // GroupConfig on restart. An error stops the group.
+//
+// Snapshot and ApplySnapshot move a whole state machine to a replica whose
+// log is behind the leader's truncation point (or empty).
 type StateMachine interface {
 	Apply(group uint64, entries []Entry, b *pebble.Batch) error
+
+	// Snapshot returns the group's state as of its applied index, with that
+	// index and the membership at it. It is called on a snapshot sender's
+	// goroutine, concurrently with Apply, so it must read a consistent view
+	// (a Pebble snapshot, or a copy). raftgroup closes Data.
+	Snapshot(group uint64) (*SnapshotData, error)
+
+	// ApplySnapshot replaces the group's state with a snapshot's. Its writes
+	// go into b, which raftgroup commits (with fsync) atomically with raft's
+	// own state for the snapshot, so a crash leaves either the old state or
+	// the new one. It must also record meta.Index as the applied index and
+	// meta.ConfState as the membership.
+	ApplySnapshot(group uint64, meta SnapshotMeta, data io.Reader, b *pebble.Batch) error
+}
+
+// SnapshotData is a state machine's snapshot, as Snapshot returns it.
+type SnapshotData struct {
+	Index     uint64
+	ConfState *raftpb.ConfState
+	// Size is the length of Data in bytes, if known (else 0).
+	Size int64
+	Data io.ReadCloser
+}
+
+// SnapshotMeta describes a snapshot being applied.
+type SnapshotMeta struct {
+	Index     uint64
+	Term      uint64
+	ConfState *raftpb.ConfState
 }
 
 // Peer maps a replica of a group to the node that hosts it.
@@ -100,7 +136,10 @@ func (s Status) IsLeader() bool { return s.State == raft.StateLeader }
 type proposal struct {
 	id     CommandID
 	data   []byte
-	term   uint64 // term it was proposed in, set by the worker
+	cc     *raftpb.ConfChangeV2 // set for a membership change instead of data
+	term   uint64               // term it was proposed in, set by the worker
+	// ccChecked: the worker has verified raft appended the conf change.
+	ccChecked bool
 	doneCh chan proposalResult
 }
 
@@ -134,6 +173,9 @@ type group struct {
 	// worker-only
 	rn          *raft.RawNode
 	pendingRead []*readRequest
+	// tickedThisCycle: the current cycle ticked raft (quiescence is decided
+	// on ticks).
+	tickedThisCycle bool
 	// appliedUncommitted is the last applied index whose apply batch may
 	// not be committed yet; applied catches up once it is.
 	appliedUncommitted uint64
@@ -141,20 +183,40 @@ type group struct {
 	status  atomic.Pointer[Status]
 	applied atomic.Uint64
 
+	// quiesced groups are not ticked (read by Tick without the worker).
+	quiesced atomic.Bool
+
 	mu struct {
 		sync.Mutex
-		msgs        []*raftpb.Message
-		props       []*proposal
-		reads       []*readRequest
-		ticks       int
-		campaign    bool
-		transfer    uint64
-		unreachable []uint64
-		peers       map[uint64]uint64 // replica ID -> node ID
-		pending     map[CommandID]*proposal
-		failed      error
-		destroyed   bool
+		work      groupWork
+		peers     map[uint64]uint64 // replica ID -> node ID
+		pending   map[CommandID]*proposal
+		snapsOut  map[uint64]bool          // replica IDs a snapshot is being sent to
+		backoff   map[uint64]time.Duration // per-replica snapshot retry backoff
+		failed    error
+		destroyed bool
 	}
+}
+
+// groupWork is what other goroutines queue for the worker.
+type groupWork struct {
+	msgs        []*api.RaftMessage
+	props       []*proposal
+	reads       []*readRequest
+	snapsIn     []*incomingSnapshot
+	snapReports []snapReport
+	ticks       int
+	campaign    bool
+	transfer    uint64
+	unreachable []uint64
+	truncate    uint64
+	wake        bool
+	destroy     chan error
+}
+
+type snapReport struct {
+	replica uint64
+	ok      bool
 }
 
 func (g *group) nodeOf(replicaID uint64) uint64 {
@@ -163,15 +225,13 @@ func (g *group) nodeOf(replicaID uint64) uint64 {
 	return g.mu.peers[replicaID]
 }
 
-// hasWork reports whether anything is queued for the worker.
-func (g *group) takeWork() (msgs []*raftpb.Message, props []*proposal, reads []*readRequest, ticks int, campaign bool, transfer uint64, unreachable []uint64) {
+// takeWork hands the worker everything queued since its last cycle.
+func (g *group) takeWork() groupWork {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	msgs, props, reads = g.mu.msgs, g.mu.props, g.mu.reads
-	ticks, campaign, transfer, unreachable = g.mu.ticks, g.mu.campaign, g.mu.transfer, g.mu.unreachable
-	g.mu.msgs, g.mu.props, g.mu.reads, g.mu.unreachable = nil, nil, nil, nil
-	g.mu.ticks, g.mu.campaign, g.mu.transfer = 0, false, 0
-	return
+	w := g.mu.work
+	g.mu.work = groupWork{}
+	return w
 }
 
 // failPendingLocked ends every pending proposal with an ambiguous outcome.

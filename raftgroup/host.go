@@ -50,6 +50,11 @@ type Config struct {
 	HeartbeatTicks int
 	// Logger receives the host's and raft's logs (default: discard).
 	Logger *slog.Logger
+	// MaxSnapshotBytes bounds a snapshot sent or received (default 512 MiB).
+	MaxSnapshotBytes int64
+	// Truncation, if set, is the policy every replica applies to keep its
+	// log short; nil leaves truncation to explicit Truncate calls.
+	Truncation *TruncationPolicy
 }
 
 func (c *Config) setDefaults() error {
@@ -74,6 +79,14 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxSnapshotBytes <= 0 {
+		c.MaxSnapshotBytes = 512 << 20
+	}
+	if c.Truncation != nil {
+		p := *c.Truncation
+		p.setDefaults()
+		c.Truncation = &p
+	}
 	return nil
 }
 
@@ -87,6 +100,10 @@ type Metrics struct {
 	MessagesSent    uint64
 	MessagesDropped uint64 // refused by the transport (queue full, no route)
 	MessagesRecv    uint64
+	SnapshotsSent    uint64 // snapshots a follower applied
+	SnapshotsApplied uint64 // snapshots this host applied
+	Truncations      uint64
+	Quiesced         uint64 // times a leader quiesced a group
 }
 
 // Host runs many raft groups on one node: it owns their RawNodes, a worker
@@ -106,7 +123,14 @@ type Host struct {
 
 	metrics struct {
 		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv atomic.Uint64
+		snapshotsSent, snapshotsApplied, truncations, quiesced        atomic.Uint64
 	}
+
+	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
+	// their own goroutines (tracked by snapWG).
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	snapWG     sync.WaitGroup
 }
 
 // NewHost starts a host's workers (and its ticker if TickInterval is set).
@@ -117,6 +141,7 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), sched: newScheduler(cfg.MaxBatchGroups), stop: make(chan struct{})}
 	h.mu.groups = make(map[uint64]*group)
+	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Workers; i++ {
 		h.wg.Add(1)
 		go h.worker()
@@ -143,16 +168,28 @@ func (h *Host) Stop() {
 	groups := h.mu.groups
 	h.mu.Unlock()
 	close(h.stop)
+	h.stopCancel()
 	h.sched.stop()
 	h.wg.Wait()
+	h.snapWG.Wait()
 	for _, g := range groups {
 		g.mu.Lock()
 		g.failPendingLocked(ErrStopped)
-		for _, r := range g.mu.reads {
+		w := g.mu.work
+		g.mu.work = groupWork{}
+		g.mu.Unlock()
+		for _, p := range w.props {
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrStopped}})
+		}
+		for _, r := range w.reads {
 			r.doneCh <- ErrStopped
 		}
-		g.mu.reads = nil
-		g.mu.Unlock()
+		for _, s := range w.snapsIn {
+			s.done <- snapshotResult{err: ErrStopped}
+		}
+		if w.destroy != nil {
+			w.destroy <- ErrStopped
+		}
 		for _, r := range g.pendingRead {
 			select {
 			case r.doneCh <- ErrStopped:
@@ -181,8 +218,11 @@ func (h *Host) Tick() {
 	h.mu.RLock()
 	ids := make([]uint64, 0, len(h.mu.groups))
 	for id, g := range h.mu.groups {
+		if g.quiesced.Load() {
+			continue
+		}
 		g.mu.Lock()
-		g.mu.ticks++
+		g.mu.work.ticks++
 		g.mu.Unlock()
 		ids = append(ids, id)
 	}
@@ -248,6 +288,8 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 		g.mu.peers[p.ReplicaID] = p.NodeID
 	}
 	g.mu.pending = make(map[CommandID]*proposal)
+	g.mu.snapsOut = make(map[uint64]bool)
+	g.mu.backoff = make(map[uint64]time.Duration)
 	g.applied.Store(applied)
 	g.appliedUncommitted = applied
 	g.publishStatus()
@@ -319,6 +361,10 @@ func (h *Host) Metrics() Metrics {
 		MessagesSent:    h.metrics.sent.Load(),
 		MessagesDropped: h.metrics.dropped.Load(),
 		MessagesRecv:    h.metrics.recv.Load(),
+		SnapshotsSent:    h.metrics.snapshotsSent.Load(),
+		SnapshotsApplied: h.metrics.snapshotsApplied.Load(),
+		Truncations:      h.metrics.truncations.Load(),
+		Quiesced:         h.metrics.quiesced.Load(),
 	}
 }
 
@@ -334,6 +380,11 @@ func (h *Host) Propose(ctx context.Context, groupID uint64, cmd []byte) (any, er
 // a command whose earlier outcome was unknown: the state machine sees the
 // same ID and can recognise the duplicate.
 func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, cmd []byte) (any, error) {
+	return h.propose(ctx, groupID, &proposal{id: id, data: encodeCommand(id, cmd), doneCh: make(chan proposalResult, 1)})
+}
+
+func (h *Host) propose(ctx context.Context, groupID uint64, p *proposal) (any, error) {
+	id := p.id
 	g, err := h.group(groupID)
 	if err != nil {
 		return nil, &NotProposedError{Group: groupID, Reason: err}
@@ -344,7 +395,6 @@ func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, 
 	if st := g.status.Load(); st.State != raft.StateLeader {
 		return nil, &NotProposedError{Group: groupID, Reason: ErrNotLeader, LeaderReplica: st.Leader, LeaderNode: st.LeaderNode}
 	}
-	p := &proposal{id: id, data: encodeCommand(id, cmd), doneCh: make(chan proposalResult, 1)}
 	g.mu.Lock()
 	if g.mu.failed != nil {
 		g.mu.Unlock()
@@ -354,7 +404,7 @@ func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, 
 		g.mu.Unlock()
 		return nil, &NotProposedError{Group: groupID, Reason: fmt.Errorf("command %s is already pending", id)}
 	}
-	g.mu.props = append(g.mu.props, p)
+	g.mu.work.props = append(g.mu.work.props, p)
 	g.mu.Unlock()
 	h.sched.enqueue(groupID)
 
@@ -364,9 +414,9 @@ func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, 
 	case <-ctx.Done():
 		g.mu.Lock()
 		// Still queued (not yet handed to raft)? Then it never will be.
-		for i, q := range g.mu.props {
+		for i, q := range g.mu.work.props {
 			if q == p {
-				g.mu.props = append(g.mu.props[:i], g.mu.props[i+1:]...)
+				g.mu.work.props = append(g.mu.work.props[:i], g.mu.work.props[i+1:]...)
 				g.mu.Unlock()
 				return nil, &NotProposedError{Group: groupID, Reason: ctx.Err()}
 			}
@@ -397,7 +447,7 @@ func (h *Host) ReadIndex(ctx context.Context, groupID uint64) error {
 		return err
 	}
 	g.mu.Lock()
-	g.mu.reads = append(g.mu.reads, r)
+	g.mu.work.reads = append(g.mu.work.reads, r)
 	g.mu.Unlock()
 	h.sched.enqueue(groupID)
 	select {
@@ -415,7 +465,7 @@ func (h *Host) Campaign(groupID uint64) error {
 		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
 	}
 	g.mu.Lock()
-	g.mu.campaign = true
+	g.mu.work.campaign = true
 	g.mu.Unlock()
 	h.sched.enqueue(groupID)
 	return nil
@@ -429,7 +479,7 @@ func (h *Host) TransferLeadership(groupID, toReplica uint64) error {
 		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
 	}
 	g.mu.Lock()
-	g.mu.transfer = toReplica
+	g.mu.work.transfer = toReplica
 	g.mu.Unlock()
 	h.sched.enqueue(groupID)
 	return nil
@@ -458,7 +508,7 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		}
 		h.metrics.recv.Add(1)
 		g.mu.Lock()
-		g.mu.msgs = append(g.mu.msgs, m.GetMessage())
+		g.mu.work.msgs = append(g.mu.work.msgs, m)
 		g.mu.Unlock()
 		h.sched.enqueue(g.id)
 	}

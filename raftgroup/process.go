@@ -1,6 +1,7 @@
 package raftgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -14,14 +15,20 @@ import (
 
 // A worker cycle: take up to MaxBatchGroups groups from the scheduler; for
 // each, feed raft its queued work and collect its Ready; stage every group's
-// entries and hard state into ONE Pebble batch and commit it with ONE fsync
-// (group commit); then, per group, send its messages, apply its committed
-// entries and Advance. Persist before send, apply only what is durable.
+// entries, hard state, snapshot and truncation into ONE Pebble batch and
+// commit it with ONE fsync (group commit); then, per group, send its
+// messages and apply its committed entries (all groups into one more batch,
+// committed without fsync); then complete proposals and reads. Persist
+// before send, apply only what is durable.
 
 type readyGroup struct {
 	g           *group
 	rd          raft.Ready
 	completions []completion
+	snapIn      *incomingSnapshot // the snapshot this Ready applies, if any
+	truncTo     uint64            // log truncated up to here, if non-zero
+	truncTerm   uint64
+	destroy     chan error
 }
 
 // completion is a proposal's result, delivered once the apply batch that
@@ -72,24 +79,53 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		if skip {
 			continue
 		}
-		h.feed(g)
-		if !g.rn.HasReady() {
+		w := g.takeWork()
+		if w.destroy != nil {
+			if err := g.storage.stageDestroy(batch); err != nil {
+				w.destroy <- err
+				continue
+			}
+			mustSync = true
+			readies = append(readies, readyGroup{g: g, destroy: w.destroy})
 			continue
 		}
-		rd := g.rn.Ready()
-		if err := g.storage.stage(batch, rd.HardState, rd.Entries); err != nil {
+		snaps := h.feed(g, &w)
+		r := readyGroup{g: g}
+		if w.truncate != 0 {
+			r.truncTo, r.truncTerm = h.stageTruncation(g, batch, w.truncate)
+		}
+		if !g.rn.HasReady() {
+			if r.truncTo != 0 {
+				readies = append(readies, r)
+			}
+			declineSnapshots(snaps, nil)
+			continue
+		}
+		r.rd = g.rn.Ready()
+		if !raft.IsEmptySnap(r.rd.Snapshot) {
+			r.snapIn = matchSnapshot(snaps, r.rd.Snapshot)
+			if r.snapIn == nil {
+				h.failGroup(g, errors.New("raft applied a snapshot whose data is not here"))
+				declineSnapshots(snaps, nil)
+				continue
+			}
+			if err := h.stageSnapshot(g, batch, r.rd.Snapshot, r.snapIn); err != nil {
+				h.failGroup(g, fmt.Errorf("applying snapshot: %w", err))
+				declineSnapshots(snaps, err)
+				continue
+			}
+			mustSync = true
+		}
+		declineSnapshots(snaps, nil) // all but the one applied (if any)
+		if err := g.storage.stage(batch, r.rd.HardState, r.rd.Entries); err != nil {
 			h.failGroup(g, fmt.Errorf("staging raft state: %w", err))
 			continue
 		}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			// Snapshots arrive with the lifecycle half; until then none is sent.
-			h.failGroup(g, errors.New("received a raft snapshot, which this build cannot apply"))
-			continue
-		}
+		h.checkDroppedConfChanges(g, r.rd.Entries)
 		prev := g.storage.hardState()
-		mustSync = mustSync || raft.MustSync(hardStateOr(rd.HardState, prev), prev, len(rd.Entries))
-		appended += len(rd.Entries)
-		readies = append(readies, readyGroup{g: g, rd: rd})
+		mustSync = mustSync || raft.MustSync(hardStateOr(r.rd.HardState, prev), prev, len(r.rd.Entries))
+		appended += len(r.rd.Entries)
+		readies = append(readies, r)
 	}
 	if !batch.Empty() {
 		opt := pebble.NoSync
@@ -98,6 +134,10 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		}
 		if err := batch.Commit(opt); err != nil {
 			for _, r := range readies {
+				if r.destroy != nil {
+					r.destroy <- err
+					continue
+				}
 				h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
 			}
 			return readies
@@ -116,18 +156,32 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	defer applyBatch.Close()
 	for i := range readies {
 		r := &readies[i]
-		r.completions = h.afterPersist(r.g, r.rd, applyBatch, r.completions[:0])
+		if r.destroy != nil {
+			h.finishDestroy(r.g, r.destroy)
+			continue
+		}
+		if r.truncTo != 0 {
+			r.g.storage.markTruncated(r.truncTo, r.truncTerm)
+		}
+		if r.rd.HardState == nil && len(r.rd.Entries) == 0 && len(r.rd.Messages) == 0 && len(r.rd.CommittedEntries) == 0 && r.rd.SoftState == nil && raft.IsEmptySnap(r.rd.Snapshot) && len(r.rd.ReadStates) == 0 {
+			continue // only a truncation
+		}
+		r.completions = h.afterPersist(r, applyBatch, r.completions[:0])
 	}
 	if !applyBatch.Empty() {
 		if err := applyBatch.Commit(pebble.NoSync); err != nil {
 			for _, r := range readies {
-				h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
+				if r.destroy == nil {
+					h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
+				}
 			}
 			return readies
 		}
 	}
 	for _, r := range readies {
-		h.complete(r.g, r.completions)
+		if r.destroy == nil {
+			h.complete(r.g, r.completions)
+		}
 	}
 	return readies
 }
@@ -142,27 +196,47 @@ func hardStateOr(hs, prev *raftpb.HardState) *raftpb.HardState {
 	return hs
 }
 
-// feed hands raft everything queued for the group since its last cycle.
-func (h *Host) feed(g *group) {
-	msgs, props, reads, ticks, campaign, transfer, unreachable := g.takeWork()
-	for i := 0; i < ticks && i < 2*h.cfg.ElectionTicks; i++ {
+// feed hands raft everything queued for the group since its last cycle. It
+// returns the incoming snapshots it stepped, to match against the Ready.
+func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
+	if w.wake || len(w.props) > 0 || len(w.reads) > 0 || w.campaign || w.transfer != 0 || len(w.snapsIn) > 0 {
+		h.unquiesce(g)
+	}
+	g.tickedThisCycle = w.ticks > 0
+	for i := 0; i < w.ticks && i < 2*h.cfg.ElectionTicks; i++ {
 		g.rn.Tick()
 	}
-	for _, m := range msgs {
+	for _, m := range w.msgs {
+		if !isQuietMessage(m) {
+			h.unquiesce(g)
+		}
 		// Errors here are messages raft ignores (from removed peers, stale
 		// terms); nothing to do about them.
-		_ = g.rn.Step(m)
+		_ = g.rn.Step(m.GetMessage())
+		if m.GetQuiesce() {
+			h.maybeQuiesceFollower(g, m.GetMessage())
+		}
 	}
-	for _, id := range unreachable {
+	for _, id := range w.unreachable {
 		g.rn.ReportUnreachable(id)
 	}
-	if campaign {
+	for _, r := range w.snapReports {
+		status := raft.SnapshotFinish
+		if !r.ok {
+			status = raft.SnapshotFailure
+		}
+		g.rn.ReportSnapshot(r.replica, status)
+	}
+	for _, s := range w.snapsIn {
+		_ = g.rn.Step(s.msg)
+	}
+	if w.campaign {
 		_ = g.rn.Campaign()
 	}
-	if transfer != 0 {
-		g.rn.TransferLeader(transfer)
+	if w.transfer != 0 {
+		g.rn.TransferLeader(w.transfer)
 	}
-	for _, p := range props {
+	for _, p := range w.props {
 		bs := g.rn.BasicStatus()
 		if bs.RaftState != raft.StateLeader {
 			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrNotLeader, LeaderReplica: bs.Lead, LeaderNode: g.nodeOf(bs.Lead)}})
@@ -172,7 +246,13 @@ func (h *Host) feed(g *group) {
 		g.mu.Lock()
 		g.mu.pending[p.id] = p
 		g.mu.Unlock()
-		if err := g.rn.Propose(p.data); err != nil {
+		var err error
+		if p.cc != nil {
+			err = g.rn.ProposeConfChange(p.cc)
+		} else {
+			err = g.rn.Propose(p.data)
+		}
+		if err != nil {
 			g.mu.Lock()
 			delete(g.mu.pending, p.id)
 			g.mu.Unlock()
@@ -181,22 +261,58 @@ func (h *Host) feed(g *group) {
 		}
 		h.metrics.proposals.Add(1)
 	}
-	for _, r := range reads {
+	for _, r := range w.reads {
 		g.rn.ReadIndex(r.rctx[:])
 		g.pendingRead = append(g.pendingRead, r)
+	}
+	return w.snapsIn
+}
+
+// checkDroppedConfChanges ends membership-change proposals raft silently
+// turned into empty entries (it does so while another change is pending):
+// they are in the entries it just appended, or they were dropped.
+func (h *Host) checkDroppedConfChanges(g *group, appended []*raftpb.Entry) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, p := range g.mu.pending {
+		if p.cc == nil || p.ccChecked {
+			continue
+		}
+		p.ccChecked = true
+		found := false
+		for _, e := range appended {
+			if e.GetType() == raftpb.EntryConfChangeV2 {
+				var cc raftpb.ConfChangeV2
+				if proto.Unmarshal(e.GetData(), &cc) == nil && bytes.Equal(cc.GetContext(), id[:]) {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			delete(g.mu.pending, id)
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrConfChangeInProgress}})
+		}
 	}
 }
 
 // afterPersist runs once the group's Ready is durable: it sends the group's
 // messages and applies its committed entries into the shared apply batch.
-func (h *Host) afterPersist(g *group, rd raft.Ready, applyBatch *pebble.Batch, done []completion) []completion {
+func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []completion) []completion {
+	g, rd := r.g, r.rd
+	if r.snapIn != nil {
+		g.storage.markSnapshot(rd.Snapshot)
+		g.appliedUncommitted = rd.Snapshot.GetMetadata().GetIndex()
+		h.metrics.snapshotsApplied.Add(1)
+		r.snapIn.done <- snapshotResult{applied: true}
+	}
 	g.storage.markDurable(rd.HardState, rd.Entries)
 	h.send(g, rd.Messages)
 
 	for _, rs := range rd.ReadStates {
-		for _, r := range g.pendingRead {
-			if string(r.rctx[:]) == string(rs.RequestCtx) {
-				r.index = rs.Index
+		for _, pr := range g.pendingRead {
+			if string(pr.rctx[:]) == string(rs.RequestCtx) {
+				pr.index = rs.Index
 			}
 		}
 	}
@@ -212,7 +328,7 @@ func (h *Host) afterPersist(g *group, rd raft.Ready, applyBatch *pebble.Batch, d
 }
 
 // complete finishes the proposals and reads a cycle satisfied, once their
-// effects are committed.
+// effects are committed, and decides whether the group may quiesce.
 func (h *Host) complete(g *group, done []completion) {
 	g.mu.Lock()
 	failed := g.mu.failed != nil
@@ -230,22 +346,8 @@ func (h *Host) complete(g *group, done []completion) {
 	h.finishReads(g)
 	g.publishStatus()
 	h.checkLeadership(g)
-}
-
-func (h *Host) send(g *group, msgs []*raftpb.Message) {
-	for _, m := range msgs {
-		to := g.nodeOf(m.GetTo())
-		if to == 0 {
-			h.metrics.dropped.Add(1)
-			continue
-		}
-		if !h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: m}) {
-			h.metrics.dropped.Add(1)
-			g.rn.ReportUnreachable(m.GetTo())
-			continue
-		}
-		h.metrics.sent.Add(1)
-	}
+	h.maybeTruncate(g)
+	h.maybeQuiesceLeader(g)
 }
 
 func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done []completion) ([]completion, error) {
@@ -271,6 +373,10 @@ func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done 
 			cs := g.rn.ApplyConfChange(cc)
 			g.storage.setConfState(cs)
 			ent.Type, ent.ConfChange, ent.ConfState = EntryConfChange, cc, cs
+			if len(cc.GetContext()) == len(CommandID{}) {
+				copy(ent.ID[:], cc.GetContext())
+				ent.Result = cs
+			}
 		default:
 			return nil, fmt.Errorf("entry %d: unknown entry type %v", e.GetIndex(), e.GetType())
 		}
@@ -282,7 +388,7 @@ func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done 
 	g.appliedUncommitted = ents[len(ents)-1].Index
 	h.metrics.applied.Add(uint64(len(ents)))
 	for i := range ents {
-		if ents[i].Type == EntryCommand {
+		if !ents[i].ID.IsEmpty() {
 			done = append(done, completion{id: ents[i].ID, result: ents[i].Result})
 		}
 	}
@@ -343,4 +449,24 @@ func (h *Host) failGroup(g *group, err error) {
 	g.mu.failed = err
 	g.failPendingLocked(fmt.Errorf("%w: %v", ErrGroupFailed, err))
 	g.mu.Unlock()
+}
+
+func (h *Host) send(g *group, msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			h.startSnapshot(g, m)
+			continue
+		}
+		to := g.nodeOf(m.GetTo())
+		if to == 0 {
+			h.metrics.dropped.Add(1)
+			continue
+		}
+		if !h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: m}) {
+			h.metrics.dropped.Add(1)
+			g.rn.ReportUnreachable(m.GetTo())
+			continue
+		}
+		h.metrics.sent.Add(1)
+	}
 }

@@ -29,7 +29,7 @@ func mustPropose(t *testing.T, c *grouptest.Cluster, group uint64, cmd string) u
 func waitApplied(t *testing.T, c *grouptest.Cluster, group uint64, key, want string) {
 	t.Helper()
 	c.WaitFor(waitTimeout, fmt.Sprintf("%s=%s on every node", key, want), func() bool {
-		for _, n := range c.Nodes {
+		for _, n := range c.Nodes() {
 			if !c.Running(n.ID) {
 				continue
 			}
@@ -47,14 +47,14 @@ func TestElectionAndReelection(t *testing.T) {
 	mustPropose(t, c, 1, "put a 1")
 	waitApplied(t, c, 1, "a", "1")
 
-	c.Net.Isolate(old, c.NodeIDs())
+	c.Isolate(old)
 	var nl uint64
 	c.WaitFor(waitTimeout, "a new leader among the majority", func() bool {
 		for _, id := range c.NodeIDs() {
 			if id == old {
 				continue
 			}
-			st, _ := c.Nodes[id-1].Host.Status(1)
+			st, _ := c.Node(id).Host.Status(1)
 			if st.IsLeader() {
 				nl = id
 				return true
@@ -64,13 +64,13 @@ func TestElectionAndReelection(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := c.Nodes[nl-1].Host.Propose(ctx, 1, []byte("put a 2")); err != nil {
+	if _, err := c.Node(nl).Host.Propose(ctx, 1, []byte("put a 2")); err != nil {
 		t.Fatalf("proposing on the new leader %d: %v", nl, err)
 	}
 	c.Net.Heal()
 	waitApplied(t, c, 1, "a", "2")
 	c.WaitFor(waitTimeout, "the old leader to step down", func() bool {
-		st, _ := c.Nodes[old-1].Host.Status(1)
+		st, _ := c.Node(old).Host.Status(1)
 		return !st.IsLeader() || old == c.Leader(1)
 	})
 }
@@ -80,7 +80,7 @@ func TestPartitionedMinorityCannotCommit(t *testing.T) {
 	leader := c.WaitLeader(1, waitTimeout)
 	mustPropose(t, c, 1, "put k before")
 	waitApplied(t, c, 1, "k", "before")
-	c.Net.Isolate(leader, c.NodeIDs())
+	c.Isolate(leader)
 
 	// The isolated leader accepts the proposal into its log but cannot
 	// commit it; once it notices it lost its quorum (CheckQuorum) it steps
@@ -90,7 +90,7 @@ func TestPartitionedMinorityCannotCommit(t *testing.T) {
 	type res struct{ err error }
 	done := make(chan res, 1)
 	go func() {
-		_, err := c.Nodes[leader-1].Host.Propose(ctx, 1, []byte("put k minority"))
+		_, err := c.Node(leader).Host.Propose(ctx, 1, []byte("put k minority"))
 		done <- res{err}
 	}()
 	var r res
@@ -112,7 +112,7 @@ func TestPartitionedMinorityCannotCommit(t *testing.T) {
 	mustPropose(t, c, 1, "put k majority")
 	c.Net.Heal()
 	waitApplied(t, c, 1, "k", "majority")
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		if v, _ := n.KV.Get(1, "k"); v != "majority" {
 			t.Fatalf("node %d has k=%q", n.ID, v)
 		}
@@ -136,7 +136,7 @@ func TestRestartKeepsCommittedAndAppliesOnce(t *testing.T) {
 		c.Restart(id)
 	}
 	for g := uint64(1); g <= 2; g++ {
-		for _, n := range c.Nodes {
+		for _, n := range c.Nodes() {
 			if v, _ := n.KV.Get(g, "n"); v != "20" {
 				t.Fatalf("after restart node %d group %d has n=%q, want 20", n.ID, g, v)
 			}
@@ -144,7 +144,7 @@ func TestRestartKeepsCommittedAndAppliesOnce(t *testing.T) {
 		c.WaitLeader(g, waitTimeout)
 		mustPropose(t, c, g, "incr n")
 		waitApplied(t, c, g, "n", "21")
-		for _, n := range c.Nodes {
+		for _, n := range c.Nodes() {
 			for id, cnt := range n.KV.Counts(g) {
 				if cnt != 1 {
 					t.Fatalf("node %d group %d: command %s applied %d times", n.ID, g, id, cnt)
@@ -174,18 +174,25 @@ func TestProposalsDuringLeaderChanges(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 40; i++ {
+			// 40 proposals that raft accepted; refusals (not the leader, a
+			// transfer in progress) are recorded and retried.
+			for proposed := 0; proposed < 40 && ctx.Err() == nil; {
 				l := c.Leader(1)
 				if l == 0 {
 					l = 1
 				}
 				id := raftgroup.NewCommandID()
 				pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := c.Nodes[l-1].Host.ProposeWithID(pctx, 1, id, []byte("incr x"))
+				_, err := c.Node(l).Host.ProposeWithID(pctx, 1, id, []byte("incr x"))
 				pcancel()
 				mu.Lock()
 				outcomes = append(outcomes, outcome{id, err})
 				mu.Unlock()
+				if raftgroup.IsNotProposed(err) {
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				proposed++
 			}
 		}()
 	}
@@ -193,7 +200,7 @@ func TestProposalsDuringLeaderChanges(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		l := c.WaitLeader(1, waitTimeout)
 		to := l%3 + 1
-		if err := c.Nodes[l-1].Host.TransferLeadership(1, to); err != nil {
+		if err := c.Node(l).Host.TransferLeadership(1, to); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -202,11 +209,11 @@ func TestProposalsDuringLeaderChanges(t *testing.T) {
 	// Let every replica apply everything.
 	final := raftgroup.NewCommandID()
 	l := c.WaitLeader(1, waitTimeout)
-	if _, err := c.Nodes[l-1].Host.ProposeWithID(ctx, 1, final, []byte("incr x")); err != nil {
+	if _, err := c.Node(l).Host.ProposeWithID(ctx, 1, final, []byte("incr x")); err != nil {
 		t.Fatalf("final proposal: %v", err)
 	}
 	c.WaitFor(waitTimeout, "every replica to apply the final command", func() bool {
-		for _, n := range c.Nodes {
+		for _, n := range c.Nodes() {
 			if n.KV.Count(1, final) != 1 {
 				return false
 			}
@@ -215,7 +222,7 @@ func TestProposalsDuringLeaderChanges(t *testing.T) {
 	})
 	applied, unknown := 0, 0
 	for _, o := range outcomes {
-		for _, n := range c.Nodes {
+		for _, n := range c.Nodes() {
 			cnt := n.KV.Count(1, o.id)
 			switch {
 			case cnt > 1:
@@ -274,7 +281,7 @@ func TestHundredGroupsOverGRPC(t *testing.T) {
 		waitApplied(t, c, g, "k", fmt.Sprint(g))
 	}
 	var m raftgroup.Metrics
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		nm := n.Host.Metrics()
 		m.Fsyncs += nm.Fsyncs
 		m.EntriesAppended += nm.EntriesAppended
@@ -289,12 +296,12 @@ func TestReadIndexOnFollower(t *testing.T) {
 	f := l%3 + 1
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := c.Nodes[f-1].Host.ReadIndex(ctx, 1); err != nil {
+	if err := c.Node(f).Host.ReadIndex(ctx, 1); err != nil {
 		t.Fatalf("read index on follower %d: %v", f, err)
 	}
 	// ReadIndex returned: the follower has applied everything committed when
 	// it was called, so the acknowledged write is visible there without a wait.
-	if v, _ := c.Nodes[f-1].KV.Get(1, "r"); v != "7" {
+	if v, _ := c.Node(f).KV.Get(1, "r"); v != "7" {
 		t.Fatalf("follower %d reads r=%q after ReadIndex, want 7", f, v)
 	}
 }
@@ -304,18 +311,22 @@ func TestProposeErrors(t *testing.T) {
 	l := c.WaitLeader(1, waitTimeout)
 	f := l%3 + 1
 	ctx := context.Background()
+	c.WaitFor(waitTimeout, "the follower to learn the leader", func() bool {
+		st, _ := c.Node(f).Host.Status(1)
+		return st.LeaderNode == l
+	})
 
-	_, err := c.Nodes[f-1].Host.Propose(ctx, 1, []byte("put a b"))
+	_, err := c.Node(f).Host.Propose(ctx, 1, []byte("put a b"))
 	var np *raftgroup.NotProposedError
 	if !errors.As(err, &np) || !errors.Is(err, raftgroup.ErrNotLeader) || np.LeaderNode != l {
 		t.Fatalf("proposing on a follower: want not-leader with hint %d, got %v", l, err)
 	}
-	if _, err := c.Nodes[l-1].Host.Propose(ctx, 99, []byte("put a b")); !errors.Is(err, raftgroup.ErrGroupNotFound) || !raftgroup.IsNotProposed(err) {
+	if _, err := c.Node(l).Host.Propose(ctx, 99, []byte("put a b")); !errors.Is(err, raftgroup.ErrGroupNotFound) || !raftgroup.IsNotProposed(err) {
 		t.Fatalf("unknown group: got %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := c.Nodes[l-1].Host.Propose(cctx, 1, []byte("put a b")); !raftgroup.IsNotProposed(err) || !errors.Is(err, context.Canceled) {
+	if _, err := c.Node(l).Host.Propose(cctx, 1, []byte("put a b")); !raftgroup.IsNotProposed(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled context: got %v", err)
 	}
 }

@@ -289,11 +289,89 @@ func (s *storage) FirstIndex() (uint64, error) {
 	return s.mu.truncIndex + 1, nil
 }
 
-// Snapshot implements raft.Storage. Sending snapshots arrives with the
-// lifecycle half of raftgroup; until then a follower that needs entries
-// below the truncation point waits.
+// Snapshot implements raft.Storage. It returns only metadata — the log
+// position the snapshot must at least cover. The data is produced when the
+// snapshot is sent, from the state machine as of its applied index (at or
+// above this position), and the MsgSnap's metadata is replaced then.
 func (s *storage) Snapshot() (*raftpb.Snapshot, error) {
-	return nil, raft.ErrSnapshotTemporarilyUnavailable
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.truncIndex == 0 {
+		// An uninitialised replica has nothing to send.
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	return &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index:     proto.Uint64(s.mu.truncIndex),
+		Term:      proto.Uint64(s.mu.truncTerm),
+		ConfState: proto.Clone(s.mu.confState).(*raftpb.ConfState),
+	}}, nil
+}
+
+// stageSnapshot replaces the whole log with the snapshot's position.
+func (s *storage) stageSnapshot(b *pebble.Batch, snap *raftpb.Snapshot) error {
+	start, end := logSpan(s.group)
+	if err := b.DeleteRange(start, end, nil); err != nil {
+		return err
+	}
+	md := snap.GetMetadata()
+	return stageTruncatedState(b, s.group, md.GetIndex(), md.GetTerm())
+}
+
+// markSnapshot updates the in-memory view once a staged snapshot is durable.
+func (s *storage) markSnapshot(snap *raftpb.Snapshot) {
+	md := snap.GetMetadata()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.truncIndex, s.mu.truncTerm = md.GetIndex(), md.GetTerm()
+	s.mu.lastIndex, s.mu.lastTerm = md.GetIndex(), md.GetTerm()
+	s.mu.cache = nil
+	s.mu.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
+}
+
+// stageTruncation deletes the log up to and including index. It returns the
+// term of index, for markTruncated.
+func (s *storage) stageTruncation(b *pebble.Batch, index uint64) (uint64, error) {
+	term, err := s.Term(index)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	from := s.mu.truncIndex + 1
+	s.mu.Unlock()
+	if err := b.DeleteRange(logKey(s.group, from), logKey(s.group, index+1), nil); err != nil {
+		return 0, err
+	}
+	return term, stageTruncatedState(b, s.group, index, term)
+}
+
+// markTruncated updates the in-memory view once a staged truncation is
+// durable.
+func (s *storage) markTruncated(index, term uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.mu.truncIndex {
+		return
+	}
+	s.mu.truncIndex, s.mu.truncTerm = index, term
+	if c := s.mu.cache; len(c) > 0 && c[0].GetIndex() <= index {
+		if index >= c[len(c)-1].GetIndex() {
+			s.mu.cache = nil
+		} else {
+			s.mu.cache = c[index+1-c[0].GetIndex():]
+		}
+	}
+}
+
+// stageDestroy deletes every piece of raft state of the group.
+func (s *storage) stageDestroy(b *pebble.Batch) error {
+	start, end := logSpan(s.group)
+	if err := b.DeleteRange(start, end, nil); err != nil {
+		return err
+	}
+	if err := b.Delete(hardStateKey(s.group), nil); err != nil {
+		return err
+	}
+	return b.Delete(truncatedStateKey(s.group), nil)
 }
 
 // stage writes a Ready's entries and hard state into b. The in-memory view

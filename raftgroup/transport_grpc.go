@@ -39,6 +39,8 @@ type GRPCTransport struct {
 	log      *slog.Logger
 	dialOpts []grpc.DialOption
 
+	maxSnapshot int64
+
 	ctx    context.Context // cancelled by Close; bounds every stream
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -63,6 +65,8 @@ type GRPCTransportConfig struct {
 	// DialOptions are added to the defaults (insecure credentials until TLS
 	// lands).
 	DialOptions []grpc.DialOption
+	// MaxSnapshotBytes bounds a received snapshot (default 512 MiB).
+	MaxSnapshotBytes int64
 }
 
 // NewGRPCTransport returns a transport. SetHandler must be called before the
@@ -79,6 +83,10 @@ func NewGRPCTransport(cfg GRPCTransportConfig) *GRPCTransport {
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
+	}
+	t.maxSnapshot = cfg.MaxSnapshotBytes
+	if t.maxSnapshot <= 0 {
+		t.maxSnapshot = 512 << 20
 	}
 	t.mu.peers = make(map[uint64]*grpcPeer)
 	return t
@@ -248,4 +256,98 @@ func (t *GRPCTransport) RaftMessages(s grpc.BidiStreamingServer[api.RaftMessageB
 		}
 		h.HandleRaftBatch(b)
 	}
+}
+
+// SendSnapshot implements Transport: it dials the peer and streams the
+// snapshot in chunks on a stream of its own (gRPC's flow control paces it).
+func (t *GRPCTransport) SendSnapshot(ctx context.Context, toNode uint64, hdr *api.SnapshotHeader, data io.Reader) (bool, error) {
+	addr, err := t.resolve(toNode)
+	if err != nil {
+		return false, fmt.Errorf("resolving node %d: %w", toNode, err)
+	}
+	conn, err := grpc.NewClient(addr, t.dialOpts...)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := api.NewRaftTransportClient(conn).RaftSnapshot(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := s.Send(&api.SnapshotChunk{Header: hdr}); err != nil {
+		return false, err
+	}
+	buf := make([]byte, snapshotChunkSize)
+	for {
+		n, rerr := io.ReadFull(data, buf)
+		if n > 0 {
+			if err := s.Send(&api.SnapshotChunk{Data: buf[:n]}); err != nil {
+				return false, err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return false, rerr
+		}
+	}
+	if err := s.Send(&api.SnapshotChunk{Final: true}); err != nil {
+		return false, err
+	}
+	resp, err := s.CloseAndRecv()
+	if err != nil {
+		return false, err
+	}
+	if resp.GetError() != "" {
+		return false, errors.New(resp.GetError())
+	}
+	return resp.GetApplied(), nil
+}
+
+// RaftSnapshot implements api.RaftTransportServer: it receives a snapshot
+// into memory (bounded by the header's size and the host's limit; a stream
+// that breaks midway leaves nothing behind) and hands it to the host.
+func (t *GRPCTransport) RaftSnapshot(s grpc.ClientStreamingServer[api.SnapshotChunk, api.SnapshotResponse]) error {
+	t.mu.Lock()
+	h := t.handler
+	t.mu.Unlock()
+	if h == nil {
+		return s.SendAndClose(&api.SnapshotResponse{Error: "raft transport not ready"})
+	}
+	first, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	hdr := first.GetHeader()
+	if hdr == nil {
+		return s.SendAndClose(&api.SnapshotResponse{Error: "snapshot stream must start with a header"})
+	}
+	if hdr.GetToNode() != t.node {
+		return s.SendAndClose(&api.SnapshotResponse{Error: fmt.Sprintf("this is node %d, not node %d", t.node, hdr.GetToNode())})
+	}
+	if hdr.GetSize() > uint64(t.maxSnapshot) {
+		return s.SendAndClose(&api.SnapshotResponse{Error: ErrSnapshotTooLarge.Error()})
+	}
+	data := make([]byte, 0, hdr.GetSize())
+	data = append(data, first.GetData()...)
+	final := first.GetFinal()
+	for !final {
+		c, err := s.Recv()
+		if err != nil {
+			return err // half a snapshot: dropped, nothing applied
+		}
+		if int64(len(data)+len(c.GetData())) > t.maxSnapshot {
+			return s.SendAndClose(&api.SnapshotResponse{Error: ErrSnapshotTooLarge.Error()})
+		}
+		data = append(data, c.GetData()...)
+		final = c.GetFinal()
+	}
+	applied, err := h.HandleSnapshot(s.Context(), hdr, data)
+	if err != nil {
+		return s.SendAndClose(&api.SnapshotResponse{Error: err.Error()})
+	}
+	return s.SendAndClose(&api.SnapshotResponse{Applied: applied})
 }

@@ -1,6 +1,9 @@
 package raftgroup
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -187,6 +190,21 @@ func (n *MemNetwork) deliver(from, to uint64, l *memLink) {
 	}
 }
 
+func (n *MemNetwork) sendSnapshot(ctx context.Context, from, to uint64, hdr *api.SnapshotHeader, data io.Reader) (bool, error) {
+	buf, err := io.ReadAll(data)
+	if err != nil {
+		return false, err
+	}
+	n.mu.Lock()
+	cut := n.mu.closed || n.mu.cut[[2]uint64{from, to}] || n.mu.cut[[2]uint64{to, from}]
+	h := n.mu.handlers[to]
+	n.mu.Unlock()
+	if cut || h == nil {
+		return false, fmt.Errorf("raftgroup: memory network: node %d unreachable from node %d", to, from)
+	}
+	return h.HandleSnapshot(ctx, hdr, buf)
+}
+
 // MemTransport is one node's Transport on a MemNetwork.
 type MemTransport struct {
 	net  *MemNetwork
@@ -196,4 +214,9 @@ type MemTransport struct {
 // Send implements Transport.
 func (t *MemTransport) Send(toNode uint64, msg *api.RaftMessage) bool {
 	return t.net.send(t.node, toNode, msg)
+}
+
+// SendSnapshot implements Transport.
+func (t *MemTransport) SendSnapshot(ctx context.Context, toNode uint64, hdr *api.SnapshotHeader, data io.Reader) (bool, error) {
+	return t.net.sendSnapshot(ctx, t.node, toNode, hdr, data)
 }

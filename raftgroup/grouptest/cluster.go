@@ -2,9 +2,12 @@ package grouptest
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -45,6 +48,8 @@ type Options struct {
 	Workers int
 	// Seed drives the in-memory network's message loss.
 	Seed uint64
+	// Truncation is every host's log truncation policy (nil: none).
+	Truncation *raftgroup.TruncationPolicy
 }
 
 // Node is one node of a Cluster.
@@ -61,20 +66,23 @@ type Node struct {
 	grpcTr   *raftgroup.GRPCTransport
 	listener net.Listener
 	addr     string
-	running  bool
+	running  atomic.Bool
+	// joined nodes were added after the cluster started: their replicas
+	// start uninitialised and wait for a snapshot.
+	joined bool
 }
 
 // Cluster is N nodes, each a raftgroup.Host over its own Pebble, sharing
 // groups 1..Groups. It is the raft test harness later packages reuse.
 type Cluster struct {
-	t     TB
-	opts  Options
-	Net   *raftgroup.MemNetwork
-	Nodes []*Node
+	t    TB
+	opts Options
+	Net  *raftgroup.MemNetwork
 
 	mu struct {
 		sync.Mutex
 		addrs map[uint64]string
+		nodes []*Node
 	}
 }
 
@@ -90,15 +98,9 @@ func NewCluster(t TB, opts Options) *Cluster {
 		c.Net = raftgroup.NewMemNetwork(opts.Seed)
 	}
 	for i := 1; i <= opts.Nodes; i++ {
-		n := &Node{ID: uint64(i)}
-		if opts.Dir != "" {
-			n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", opts.Dir, i)
-		} else {
-			n.fs, n.dir = vfs.NewMem(), "data"
-		}
-		c.Nodes = append(c.Nodes, n)
+		c.mu.nodes = append(c.mu.nodes, c.newNode(uint64(i)))
 	}
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		if err := c.start(n); err != nil {
 			c.Close()
 			t.Fatalf("grouptest: starting node %d: %v", n.ID, err)
@@ -108,18 +110,88 @@ func NewCluster(t TB, opts Options) *Cluster {
 	return c
 }
 
+// Nodes returns every node (started or stopped), in ID order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.mu.nodes...)
+}
+
+// Node returns the node with the given ID.
+func (c *Cluster) Node(id uint64) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.nodes[id-1]
+}
+
+func (c *Cluster) newNode(id uint64) *Node {
+	n := &Node{ID: id}
+	if c.opts.Dir != "" {
+		n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", c.opts.Dir, n.ID)
+	} else {
+		n.fs, n.dir = vfs.NewMem(), "data"
+	}
+	return n
+}
+
+// AddNode starts a new node whose replicas of every group are uninitialised
+// (they join through a membership change and a snapshot), and tells every
+// running node how to reach it. It returns the new node's ID.
+func (c *Cluster) AddNode() uint64 {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.newNode(uint64(len(c.mu.nodes) + 1))
+	n.joined = true
+	c.mu.nodes = append(c.mu.nodes, n)
+	c.mu.Unlock()
+	if err := c.start(n); err != nil {
+		c.t.Fatalf("grouptest: starting node %d: %v", n.ID, err)
+	}
+	for _, o := range c.Nodes() {
+		if !o.running.Load() {
+			continue
+		}
+		for g := uint64(1); g <= uint64(c.opts.Groups); g++ {
+			if err := o.Host.SetPeers(g, c.peers()); err != nil && o.ID != n.ID {
+				c.t.Logf("grouptest: node %d group %d: %v", o.ID, g, err)
+			}
+		}
+	}
+	return n.ID
+}
+
+// Isolate cuts a node off from every other node (in-memory network only)
+// and, as node liveness would, reports it down to the others, so quiesced
+// groups it led wake up and elect.
+func (c *Cluster) Isolate(id uint64) {
+	c.Net.Isolate(id, c.NodeIDs())
+	c.ReportNodeDown(id)
+}
+
+// ReportNodeDown tells every running node that node id stopped heartbeating.
+func (c *Cluster) ReportNodeDown(id uint64) {
+	for _, n := range c.Nodes() {
+		if n.running.Load() && n.ID != id {
+			n.Host.ReportNodeDown(id)
+		}
+	}
+}
+
 // NodeIDs returns every node's ID.
 func (c *Cluster) NodeIDs() []uint64 {
-	ids := make([]uint64, len(c.Nodes))
-	for i, n := range c.Nodes {
+	nodes := c.Nodes()
+	ids := make([]uint64, len(nodes))
+	for i, n := range nodes {
 		ids[i] = n.ID
 	}
 	return ids
 }
 
 func (c *Cluster) peers() []raftgroup.Peer {
-	ps := make([]raftgroup.Peer, len(c.Nodes))
-	for i, n := range c.Nodes {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ps := make([]raftgroup.Peer, len(c.mu.nodes))
+	for i, n := range c.mu.nodes {
 		ps[i] = raftgroup.Peer{ReplicaID: n.ID, NodeID: n.ID}
 	}
 	return ps
@@ -147,7 +219,11 @@ func (c *Cluster) start(n *Node) error {
 	} else {
 		tr = c.Net.Transport(n.ID, n.Clock)
 	}
-	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers})
+	var logger *slog.Logger
+	if os.Getenv("MERIDIAN_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers, Truncation: c.opts.Truncation, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -157,7 +233,9 @@ func (c *Cluster) start(n *Node) error {
 		if err != nil {
 			return err
 		}
-		if cs == nil {
+		if cs == nil && n.joined {
+			cs = &raftpb.ConfState{} // uninitialised: waits for a snapshot
+		} else if cs == nil {
 			cs = &raftpb.ConfState{}
 			for _, p := range c.peers() {
 				cs.Voters = append(cs.Voters, p.ReplicaID)
@@ -176,7 +254,7 @@ func (c *Cluster) start(n *Node) error {
 	} else {
 		c.Net.Register(n.ID, h)
 	}
-	n.running = true
+	n.running.Store(true)
 	return nil
 }
 
@@ -193,11 +271,10 @@ func (c *Cluster) resolve(id uint64) (string, error) {
 // Stop stops a node: its host, transport and Pebble (an orderly stop; with
 // the in-memory filesystem the data stays for Restart).
 func (c *Cluster) Stop(id uint64) {
-	n := c.Nodes[id-1]
-	if !n.running {
+	n := c.Node(id)
+	if !n.running.CompareAndSwap(true, false) {
 		return
 	}
-	n.running = false
 	if c.Net != nil {
 		c.Net.Register(n.ID, nil)
 	}
@@ -216,8 +293,8 @@ func (c *Cluster) Stop(id uint64) {
 // Restart starts a stopped node again from its persisted state.
 func (c *Cluster) Restart(id uint64) {
 	c.t.Helper()
-	n := c.Nodes[id-1]
-	if n.running {
+	n := c.Node(id)
+	if n.running.Load() {
 		c.t.Fatalf("grouptest: node %d is running", id)
 	}
 	if err := c.start(n); err != nil {
@@ -227,7 +304,7 @@ func (c *Cluster) Restart(id uint64) {
 
 // Close stops every node and the network.
 func (c *Cluster) Close() {
-	for _, n := range c.Nodes {
+	for _, n := range c.Nodes() {
 		c.Stop(n.ID)
 	}
 	if c.Net != nil {
@@ -237,8 +314,8 @@ func (c *Cluster) Close() {
 
 // Tick ticks every running host once.
 func (c *Cluster) Tick() {
-	for _, n := range c.Nodes {
-		if n.running {
+	for _, n := range c.Nodes() {
+		if n.running.Load() {
 			n.Host.Tick()
 		}
 	}
@@ -264,8 +341,8 @@ func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() bool) 
 // every running node that knows a leader), or 0.
 func (c *Cluster) Leader(group uint64) uint64 {
 	var leader uint64
-	for _, n := range c.Nodes {
-		if !n.running {
+	for _, n := range c.Nodes() {
+		if !n.running.Load() {
 			continue
 		}
 		st, err := n.Host.Status(group)
@@ -301,7 +378,7 @@ func (c *Cluster) Propose(ctx context.Context, group uint64, cmd string) (uint64
 	for {
 		l := c.Leader(group)
 		if l != 0 {
-			res, err := c.Nodes[l-1].Host.Propose(ctx, group, []byte(cmd))
+			res, err := c.Node(l).Host.Propose(ctx, group, []byte(cmd))
 			if err == nil {
 				return l, res, nil
 			}
@@ -324,7 +401,7 @@ func (c *Cluster) Propose(ctx context.Context, group uint64, cmd string) (uint64
 }
 
 // Running reports whether a node is running.
-func (c *Cluster) Running(id uint64) bool { return c.Nodes[id-1].running }
+func (c *Cluster) Running(id uint64) bool { return c.Node(id).running.Load() }
 
 type quietLogger struct{}
 

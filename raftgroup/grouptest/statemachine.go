@@ -1,10 +1,13 @@
 package grouptest
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +27,8 @@ import (
 // Apply, so a restart resumes exactly where it left off. The counts let tests
 // prove no command applied twice.
 type KV struct {
-	db *pebble.DB
+	db  *pebble.DB
+	pad []byte // guarded by mu
 
 	mu struct {
 		sync.Mutex
@@ -209,4 +213,119 @@ func (kv *KV) Applied(group uint64) uint64 {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	return kv.mu.applied[group]
+}
+
+type kvSnapshot struct {
+	Applied   uint64
+	ConfState []byte
+	Data      map[string]string
+	Counts    map[string]int // hex command ID -> count
+}
+
+// A KV snapshot is an 8-byte big-endian length, that many bytes of JSON
+// (kvSnapshot), then optional padding (SetSnapshotPadding) the receiver
+// reads and discards.
+
+// Snapshot implements raftgroup.StateMachine: a JSON copy of the group's
+// state as of its applied index.
+func (kv *KV) Snapshot(group uint64) (*raftgroup.SnapshotData, error) {
+	kv.mu.Lock()
+	snap := kvSnapshot{Applied: kv.mu.applied[group], Data: map[string]string{}, Counts: map[string]int{}}
+	cs, err := proto.Marshal(kv.mu.conf[group])
+	if err != nil {
+		kv.mu.Unlock()
+		return nil, err
+	}
+	snap.ConfState = cs
+	for k, v := range kv.mu.data[group] {
+		snap.Data[k] = v
+	}
+	for id, n := range kv.mu.counts[group] {
+		snap.Counts[hex.EncodeToString(id[:])] = n
+	}
+	confState := proto.Clone(kv.mu.conf[group]).(*raftpb.ConfState)
+	pad := kv.pad
+	kv.mu.Unlock()
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return nil, err
+	}
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], uint64(len(b)))
+	r := io.MultiReader(bytes.NewReader(hdr[:]), bytes.NewReader(b), bytes.NewReader(pad))
+	return &raftgroup.SnapshotData{Index: snap.Applied, ConfState: confState, Size: int64(8 + len(b) + len(pad)), Data: io.NopCloser(r)}, nil
+}
+
+// ApplySnapshot implements raftgroup.StateMachine.
+func (kv *KV) ApplySnapshot(group uint64, meta raftgroup.SnapshotMeta, data io.Reader, b *pebble.Batch) error {
+	var hdr [8]byte
+	if _, err := io.ReadFull(data, hdr[:]); err != nil {
+		return fmt.Errorf("grouptest: bad snapshot: %w", err)
+	}
+	n := binary.BigEndian.Uint64(hdr[:])
+	if n > 1<<30 {
+		return fmt.Errorf("grouptest: bad snapshot: header of %d bytes", n)
+	}
+	raw := make([]byte, n)
+	if _, err := io.ReadFull(data, raw); err != nil {
+		return fmt.Errorf("grouptest: bad snapshot: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, data); err != nil {
+		return err
+	}
+	var snap kvSnapshot
+	if err := json.Unmarshal(raw, &snap); err != nil {
+		return fmt.Errorf("grouptest: bad snapshot: %w", err)
+	}
+	if snap.Applied != meta.Index {
+		return fmt.Errorf("grouptest: snapshot at %d presented as %d", snap.Applied, meta.Index)
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	prefix := keys.UserKey([]byte(fmt.Sprintf("g%020d/", group)))
+	if err := b.DeleteRange(keys.EncodeEngineKey(prefix, hlc.Timestamp{}), keys.EncodeEngineKey(keys.PrefixEnd(prefix), hlc.Timestamp{}), nil); err != nil {
+		return err
+	}
+	data2 := map[string]string{}
+	counts := map[raftgroup.CommandID]int{}
+	for k, v := range snap.Data {
+		data2[k] = v
+		if err := b.Set(dataKey(group, "d", k), []byte(v), nil); err != nil {
+			return err
+		}
+	}
+	for h, n := range snap.Counts {
+		raw, err := hex.DecodeString(h)
+		if err != nil || len(raw) != len(raftgroup.CommandID{}) {
+			return fmt.Errorf("grouptest: bad command id %q in snapshot", h)
+		}
+		var id raftgroup.CommandID
+		copy(id[:], raw)
+		counts[id] = n
+		var cnt [8]byte
+		binary.BigEndian.PutUint64(cnt[:], uint64(n))
+		if err := b.Set(dataKey(group, "c", string(id[:])), cnt[:], nil); err != nil {
+			return err
+		}
+	}
+	csBytes, err := proto.Marshal(meta.ConfState)
+	if err != nil {
+		return err
+	}
+	st, _ := json.Marshal(appliedState{Applied: meta.Index, ConfState: csBytes})
+	if err := b.Set(appliedKey(group), st, nil); err != nil {
+		return err
+	}
+	kv.mu.data[group], kv.mu.counts[group] = data2, counts
+	kv.mu.applied[group] = meta.Index
+	kv.mu.conf[group] = proto.Clone(meta.ConfState).(*raftpb.ConfState)
+	return nil
+}
+
+// SetSnapshotPadding makes every snapshot this state machine sends carry n
+// extra bytes, to measure snapshot throughput.
+func (kv *KV) SetSnapshotPadding(n int) {
+	kv.mu.Lock()
+	kv.pad = make([]byte, n)
+	kv.mu.Unlock()
 }
