@@ -134,13 +134,13 @@ type Status struct {
 func (s Status) IsLeader() bool { return s.State == raft.StateLeader }
 
 type proposal struct {
-	id     CommandID
-	data   []byte
-	cc     *raftpb.ConfChangeV2 // set for a membership change instead of data
-	term   uint64               // term it was proposed in, set by the worker
+	id   CommandID
+	data []byte
+	cc   *raftpb.ConfChangeV2 // set for a membership change instead of data
+	term uint64               // term it was proposed in, set by the worker
 	// ccChecked: the worker has verified raft appended the conf change.
 	ccChecked bool
-	doneCh chan proposalResult
+	doneCh    chan proposalResult
 }
 
 type proposalResult struct {

@@ -92,14 +92,14 @@ func (c *Config) setDefaults() error {
 
 // Metrics are cumulative counters of a Host.
 type Metrics struct {
-	Cycles          uint64 // worker cycles that persisted something
-	Fsyncs          uint64 // synced batch commits
-	EntriesAppended uint64 // log entries persisted
-	Proposals       uint64 // commands handed to raft
-	Applied         uint64 // entries applied
-	MessagesSent    uint64
-	MessagesDropped uint64 // refused by the transport (queue full, no route)
-	MessagesRecv    uint64
+	Cycles           uint64 // worker cycles that persisted something
+	Fsyncs           uint64 // synced batch commits
+	EntriesAppended  uint64 // log entries persisted
+	Proposals        uint64 // commands handed to raft
+	Applied          uint64 // entries applied
+	MessagesSent     uint64
+	MessagesDropped  uint64 // refused by the transport (queue full, no route)
+	MessagesRecv     uint64
 	SnapshotsSent    uint64 // snapshots a follower applied
 	SnapshotsApplied uint64 // snapshots this host applied
 	Truncations      uint64
@@ -123,7 +123,7 @@ type Host struct {
 
 	metrics struct {
 		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv atomic.Uint64
-		snapshotsSent, snapshotsApplied, truncations, quiesced        atomic.Uint64
+		snapshotsSent, snapshotsApplied, truncations, quiesced            atomic.Uint64
 	}
 
 	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
@@ -353,14 +353,14 @@ func (h *Host) Status(groupID uint64) (Status, error) {
 // Metrics returns the host's counters.
 func (h *Host) Metrics() Metrics {
 	return Metrics{
-		Cycles:          h.metrics.cycles.Load(),
-		Fsyncs:          h.metrics.fsyncs.Load(),
-		EntriesAppended: h.metrics.appended.Load(),
-		Proposals:       h.metrics.proposals.Load(),
-		Applied:         h.metrics.applied.Load(),
-		MessagesSent:    h.metrics.sent.Load(),
-		MessagesDropped: h.metrics.dropped.Load(),
-		MessagesRecv:    h.metrics.recv.Load(),
+		Cycles:           h.metrics.cycles.Load(),
+		Fsyncs:           h.metrics.fsyncs.Load(),
+		EntriesAppended:  h.metrics.appended.Load(),
+		Proposals:        h.metrics.proposals.Load(),
+		Applied:          h.metrics.applied.Load(),
+		MessagesSent:     h.metrics.sent.Load(),
+		MessagesDropped:  h.metrics.dropped.Load(),
+		MessagesRecv:     h.metrics.recv.Load(),
 		SnapshotsSent:    h.metrics.snapshotsSent.Load(),
 		SnapshotsApplied: h.metrics.snapshotsApplied.Load(),
 		Truncations:      h.metrics.truncations.Load(),

@@ -238,4 +238,3 @@ func TestRemoveLeader(t *testing.T) {
 		}
 	}
 }
-

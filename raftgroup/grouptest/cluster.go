@@ -2,10 +2,10 @@ package grouptest
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
