@@ -102,6 +102,7 @@ type Metrics struct {
 	MessagesRecv     uint64
 	SnapshotsSent    uint64 // snapshots a follower applied
 	SnapshotsApplied uint64 // snapshots this host applied
+	SnapshotsFailed  uint64 // snapshot sends that failed (retried with backoff)
 	Truncations      uint64
 	Quiesced         uint64 // times a leader quiesced a group
 }
@@ -122,8 +123,8 @@ type Host struct {
 	}
 
 	metrics struct {
-		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv atomic.Uint64
-		snapshotsSent, snapshotsApplied, truncations, quiesced            atomic.Uint64
+		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv       atomic.Uint64
+		snapshotsSent, snapshotsApplied, snapshotsFailed, truncations, quiesced atomic.Uint64
 	}
 
 	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
@@ -363,6 +364,7 @@ func (h *Host) Metrics() Metrics {
 		MessagesRecv:     h.metrics.recv.Load(),
 		SnapshotsSent:    h.metrics.snapshotsSent.Load(),
 		SnapshotsApplied: h.metrics.snapshotsApplied.Load(),
+		SnapshotsFailed:  h.metrics.snapshotsFailed.Load(),
 		Truncations:      h.metrics.truncations.Load(),
 		Quiesced:         h.metrics.quiesced.Load(),
 	}

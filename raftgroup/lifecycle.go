@@ -109,6 +109,7 @@ func (h *Host) startSnapshot(g *group, m *raftpb.Message) {
 		if h.stopCtx.Err() == nil {
 			applied, err := h.sendSnapshot(g, to, m)
 			if err != nil {
+				h.metrics.snapshotsFailed.Add(1)
 				h.log.Warn("sending raft snapshot failed; will retry", "range", g.id, "to", to, "err", err)
 			}
 			ok = applied && err == nil

@@ -10,7 +10,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
 	"github.com/meridiandb/meridian/raftgroup"
@@ -236,5 +239,80 @@ func TestRemoveLeader(t *testing.T) {
 			}
 			t.Fatalf("raft state %s survived DestroyGroup (err %v)", keys.Pretty(k), err)
 		}
+	}
+}
+
+// A snapshot that fails to arrive is retried with backoff, and the failed
+// attempts leave the follower as it was.
+func TestSnapshotFailuresRetryWithBackoff(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Truncation: &raftgroup.TruncationPolicy{MinEntries: 5}})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	c.Isolate(f)
+	for i := 0; i < 20; i++ {
+		mustPropose(t, c, 1, "incr n")
+	}
+	c.WaitFor(waitTimeout, "truncation past the isolated follower", func() bool {
+		return firstIndex(t, c.Node(l), 1) > c.Node(f).KV.Applied(1)+1
+	})
+	before := c.Node(f).KV.Applied(1)
+	c.Net.FailSnapshots(true)
+	c.Net.Heal()
+	c.WaitFor(waitTimeout, "several failed snapshot attempts", func() bool {
+		return c.Node(l).Host.Metrics().SnapshotsFailed >= 3
+	})
+	if got := c.Node(f).KV.Applied(1); got != before {
+		t.Fatalf("failed snapshots changed the follower: applied %d -> %d", before, got)
+	}
+	// Backoff: 3 failures take at least 100ms + 200ms between attempts.
+	start := time.Now()
+	n0 := c.Node(l).Host.Metrics().SnapshotsFailed
+	c.WaitFor(waitTimeout, "two more failed attempts", func() bool {
+		return c.Node(l).Host.Metrics().SnapshotsFailed >= n0+2
+	})
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Fatalf("two retries within %v: no backoff", el)
+	}
+	c.Net.FailSnapshots(false)
+	waitApplied(t, c, 1, "n", "20")
+}
+
+// A snapshot stream that breaks halfway leaves nothing behind on the
+// receiver, which keeps working.
+func TestHalfReceivedSnapshotLeavesNoTrace(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, GRPC: true, TickInterval: 10 * time.Millisecond})
+	l := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put a 1")
+	waitApplied(t, c, 1, "a", "1")
+	f := l%3 + 1
+	target := c.Node(f)
+	before := target.KV.Applied(1)
+
+	conn, err := grpc.NewClient(target.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := api.NewRaftTransportClient(conn).RaftSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, term := uint64(1000), uint64(99)
+	msg := &raftpb.Message{Type: raftpb.MsgSnap.Enum(), To: &f, From: &l, Term: &term,
+		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: &idx, Term: &term, ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}}}}
+	if err := s.Send(&api.SnapshotChunk{Header: &api.SnapshotHeader{FromNode: l, ToNode: f, GroupId: 1, Message: msg, Size: 1 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&api.SnapshotChunk{Data: make([]byte, 64<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the stream breaks before the last chunk
+	// The receiver neither applied it nor stepped it into raft.
+	mustPropose(t, c, 1, "put a 2")
+	waitApplied(t, c, 1, "a", "2")
+	st, _ := target.Host.Status(1)
+	if st.Term == term || st.FirstIndex > before+1 || target.Host.Metrics().SnapshotsApplied != 0 {
+		t.Fatalf("half a snapshot left a trace: %+v, %d snapshots applied", st, target.Host.Metrics().SnapshotsApplied)
 	}
 }

@@ -24,6 +24,7 @@ type MemNetwork struct {
 		links    map[[2]uint64]*memLink
 		cut      map[[2]uint64]bool
 		dropProb float64
+		snapFail bool
 		delay    time.Duration
 		rng      *rand.Rand
 		closed   bool
@@ -98,6 +99,14 @@ func (n *MemNetwork) Heal() {
 func (n *MemNetwork) SetDropProbability(p float64) {
 	n.mu.Lock()
 	n.mu.dropProb = p
+	n.mu.Unlock()
+}
+
+// FailSnapshots makes every snapshot transfer fail (as a broken stream
+// would) until called with false.
+func (n *MemNetwork) FailSnapshots(fail bool) {
+	n.mu.Lock()
+	n.mu.snapFail = fail
 	n.mu.Unlock()
 }
 
@@ -197,8 +206,11 @@ func (n *MemNetwork) sendSnapshot(ctx context.Context, from, to uint64, hdr *api
 	}
 	n.mu.Lock()
 	cut := n.mu.closed || n.mu.cut[[2]uint64{from, to}] || n.mu.cut[[2]uint64{to, from}]
-	h := n.mu.handlers[to]
+	h, fail := n.mu.handlers[to], n.mu.snapFail
 	n.mu.Unlock()
+	if fail {
+		return false, fmt.Errorf("raftgroup: memory network: snapshot stream from node %d to node %d broke", from, to)
+	}
 	if cut || h == nil {
 		return false, fmt.Errorf("raftgroup: memory network: node %d unreachable from node %d", to, from)
 	}

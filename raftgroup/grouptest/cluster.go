@@ -268,6 +268,9 @@ func (c *Cluster) resolve(id uint64) (string, error) {
 	return a, nil
 }
 
+// Addr is the node's gRPC address (GRPC clusters only).
+func (n *Node) Addr() string { return n.addr }
+
 // Stop stops a node: its host, transport and Pebble (an orderly stop; with
 // the in-memory filesystem the data stays for Restart).
 func (c *Cluster) Stop(id uint64) {
