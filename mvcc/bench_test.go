@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -244,7 +245,7 @@ func BenchmarkPut(b *testing.B) {
 			ek := keys.EncodeEngineKey(key, ts)
 			if _, closer, err := batch.Get(ek); err == nil {
 				_ = closer.Close()
-			} else if !errNotFound(err) {
+			} else if !errors.Is(err, pebble.ErrNotFound) {
 				b.Fatal(err)
 			}
 			if err := batch.Set(ek, raw, nil); err != nil {

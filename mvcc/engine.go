@@ -2,9 +2,7 @@ package mvcc
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -14,10 +12,11 @@ import (
 )
 
 // Reader is what the read operations need: *pebble.DB, *pebble.Snapshot and
-// an indexed *pebble.Batch all satisfy it.
+// an indexed *pebble.Batch all satisfy it. Every operation uses one
+// iterator (a lock-table seek, then the key's versions), so a point Get is
+// not part of it.
 type Reader interface {
 	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
-	Get(key []byte) (value []byte, closer io.Closer, err error)
 }
 
 // Writer is what the write operations add: an indexed *pebble.Batch
@@ -143,6 +142,3 @@ func checkTS(ts hlc.Timestamp) error {
 	}
 	return nil
 }
-
-// errNotFound reports whether err is Pebble's not-found.
-func errNotFound(err error) bool { return errors.Is(err, pebble.ErrNotFound) }

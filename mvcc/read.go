@@ -201,15 +201,16 @@ func Get(r Reader, key []byte, ts hlc.Timestamp, opts ReadOptions) (Value, bool,
 	if err := checkReadTS(ts, &opts); err != nil {
 		return Value{}, false, err
 	}
-	lk, err := getLock(r, key)
-	if err != nil {
-		return Value{}, false, err
-	}
 	it, err := r.NewIter(nil)
 	if err != nil {
 		return Value{}, false, err
 	}
 	defer it.Close()
+	// One iterator for both lookups: the lock record, then the versions.
+	lk, err := seekLock(it, key)
+	if err != nil {
+		return Value{}, false, err
+	}
 	rd := newReader(ts, &opts)
 	seek := hlc.Timestamp{} // the whole key: its newest version first
 	if lk == nil && !opts.FailOnMoreRecent {

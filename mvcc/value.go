@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
@@ -61,17 +63,22 @@ func decodeLock(key, engineKey, raw []byte) (*lockInfo, error) {
 	return &lockInfo{key: key, rec: rec, size: len(engineKey) + len(raw), provTS: rec.Txn.WriteTS()}, nil
 }
 
-// getLock reads the lock record of key, or nil if it has none.
-func getLock(r Reader, key []byte) (*lockInfo, error) {
+// seekLock reads the lock record of key, or nil if it has none, with an
+// unbounded iterator that the caller goes on to use for the key's versions
+// (one iterator per operation is cheaper than a point Get plus an
+// iterator).
+func seekLock(it *pebble.Iterator, key []byte) (*lockInfo, error) {
 	ek := lockEngineKey(key)
-	raw, closer, err := r.Get(ek)
-	if errNotFound(err) {
+	if !it.SeekPrefixGE(ek) {
+		if err := it.Error(); err != nil {
+			return nil, fmt.Errorf("mvcc: reading lock of %s: %w", keys.Pretty(key), err)
+		}
 		return nil, nil
 	}
+	raw, err := it.ValueAndErr()
 	if err != nil {
 		return nil, fmt.Errorf("mvcc: reading lock of %s: %w", keys.Pretty(key), err)
 	}
-	defer closer.Close()
 	return decodeLock(key, ek, raw)
 }
 

@@ -38,16 +38,16 @@ func (s *keyState) newest() version {
 // version.
 func loadKeyState(r Reader, key []byte) (keyState, error) {
 	var s keyState
-	lk, err := getLock(r, key)
-	if err != nil {
-		return s, err
-	}
-	s.lock = lk
 	it, err := r.NewIter(nil)
 	if err != nil {
 		return s, err
 	}
 	defer it.Close()
+	lk, err := seekLock(it, key)
+	if err != nil {
+		return s, err
+	}
+	s.lock = lk
 	valid := it.SeekPrefixGE(keys.EncodeEngineKey(key, hlc.Timestamp{}))
 	if lk != nil {
 		prov, err := provisionalValue(it, key, lk)
