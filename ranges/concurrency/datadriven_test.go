@@ -11,7 +11,7 @@ import (
 	"github.com/meridiandb/meridian/hlc"
 )
 
-// The transcripts in testdata/ drive a LatchManager one request at a time;
+// The transcripts in testdata/latch/ drive a LatchManager one request at a time;
 // they double as the spec of who waits for whom. Regenerate with
 // `go test ./ranges/concurrency -run TestDataDriven -rewrite` and review the
 // diff. Commands:
@@ -29,7 +29,7 @@ import (
 // release and cancel print every request that acquired its latches as a
 // result, in arrival order.
 func TestDataDriven(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/latch", func(t *testing.T, path string) {
 		h := newHarness()
 		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
 			return h.run(t, td)
@@ -202,4 +202,3 @@ func parseLatchSpan(line string) (LatchSpan, error) {
 	}
 	return sp, nil
 }
-
