@@ -211,18 +211,25 @@ func (c *Cache) GetMaxValue(start, end []byte) Value {
 		defer c.mu.Unlock()
 		return Value{Timestamp: c.mu.lowWater}
 	}
-	var pointEnd [64]byte
-	if len(end) == 0 {
-		end = append(append(pointEnd[:0], start...), 0)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Segments lie strictly above the low-water mark, which answers for
 	// every key they do not cover.
 	v := Value{Timestamp: c.mu.lowWater}
-	c.overlappingLocked(start, end, func(_ []byte, seg segment) {
-		v = v.max(seg.val)
+	// The segment starting at or before start may contain it; for a point
+	// span it is the only candidate.
+	c.mu.segs.DescendFunc(btreemap.LE(start), btreemap.Min[[]byte](), func(_ []byte, seg segment) bool {
+		if bytes.Compare(start, seg.end) < 0 {
+			v = v.max(seg.val)
+		}
+		return false
 	})
+	if len(end) != 0 {
+		c.mu.segs.AscendFunc(btreemap.GT(start), btreemap.LT(end), func(_ []byte, seg segment) bool {
+			v = v.max(seg.val)
+			return true
+		})
+	}
 	return v
 }
 

@@ -88,4 +88,3 @@ func spanArg(t *testing.T, td *datadriven.TestData) ([]byte, []byte) {
 	}
 	return []byte(k), []byte(e)
 }
-
