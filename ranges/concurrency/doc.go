@@ -63,9 +63,11 @@ and must not modify them until Release.
 Latches live in two interval trees (reads and writes), treaps ordered by
 start key and augmented with the highest end key of each subtree, so
 finding the latches that overlap a span costs O(log n + k) expected. The
-latch nodes are the Guard's own latch array: Acquire makes three
-allocations (the Guard, its latches, its channel) whatever the number of
-spans. One mutex guards both trees; it is held only to insert, scan and
+latch nodes are the Guard's own latch array, and a Guard's channel is made
+only when a later request has to wait for it: an uncontended single-span
+Acquire makes one allocation (the Guard, with its latch inline), a
+multi-span one two. A waiter also grows its list of the guards it waits
+for. One mutex guards both trees; it is held only to insert, scan and
 remove, never while waiting.
 
 # Who calls it

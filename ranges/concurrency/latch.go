@@ -48,6 +48,9 @@ type Guard struct {
 	latches []latch
 	// done is closed when the latches leave the manager: on Release, or
 	// when Acquire gives up on ctx. Later requests that conflict wait on it.
+	// It is made, under LatchManager.mu, by the first request that has to
+	// wait for this one, so an uncontended request never makes one; once
+	// set it never changes.
 	done chan struct{}
 	// prereqs are the earlier guards this one must wait for; set by
 	// sequence, cleared once acquired or abandoned.
@@ -58,6 +61,9 @@ type Guard struct {
 	// gone is set when the latches have left the manager. Guarded by
 	// LatchManager.mu.
 	gone bool
+	// inline holds the latch of a single-span request, saving an
+	// allocation on the most common path.
+	inline [1]latch
 }
 
 // Spans returns the spans g was acquired with.
@@ -111,15 +117,23 @@ func (m *LatchManager) Len() int {
 // sequence inserts the latches for spans and records the earlier
 // conflicting guards the request must wait for. It never blocks.
 func (m *LatchManager) sequence(spans *SpanSet) *Guard {
-	g := &Guard{latches: make([]latch, len(spans.spans))}
+	g := &Guard{}
+	if len(spans.spans) == 1 {
+		g.latches = g.inline[:]
+	} else {
+		g.latches = make([]latch, len(spans.spans))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mu.seq++
 	mark := m.mu.seq
 	addPrereq := func(l *latch) {
-		if l.g.mark != mark {
-			l.g.mark = mark
-			g.prereqs = append(g.prereqs, l.g)
+		if p := l.g; p.mark != mark {
+			p.mark = mark
+			if p.done == nil {
+				p.done = make(chan struct{})
+			}
+			g.prereqs = append(g.prereqs, p)
 		}
 	}
 	for i := range spans.spans {
@@ -141,12 +155,6 @@ func (m *LatchManager) sequence(spans *SpanSet) *Guard {
 		}
 	}
 	// Insert only after the scan: a request's own spans never conflict.
-	// Nothing is ever waited on without first being inserted, and the
-	// channel is needed only if a later request may wait, so it is made
-	// here, under the lock, only when there are latches.
-	if len(g.latches) > 0 {
-		g.done = make(chan struct{})
-	}
 	for i := range g.latches {
 		l := &g.latches[i]
 		l.span = spans.spans[i]
@@ -214,5 +222,7 @@ func (m *LatchManager) removeLocked(g *Guard) {
 			m.mu.reads.remove(l)
 		}
 	}
-	close(g.done)
+	if g.done != nil {
+		close(g.done)
+	}
 }
