@@ -53,8 +53,9 @@ type Cache struct {
 	budget int // bytes
 	mu     struct {
 		sync.Mutex
-		// segs maps a start key to the segment [start, end) that begins
-		// there. Segments are disjoint and never empty; every key outside
+		// segs maps an end key to the segment [start, end) that ends there.
+		// (Keyed by end rather than start, the segments overlapping a span
+		// are one forward scan from the span's start key.) Segments are disjoint and never empty; every key outside
 		// them has the low-water mark as its value. Every segment's
 		// timestamp is above the low-water mark. Keys are owned by the
 		// cache and never modified.
@@ -62,12 +63,14 @@ type Cache struct {
 		lowWater hlc.Timestamp
 		bytes    int
 		evicted  int // segments dropped by eviction, for tests and metrics
+		// Scratch space for addLocked, reused to save allocations.
+		old, out []piece
 	}
 }
 
 type segment struct {
-	end []byte
-	val Value
+	start []byte
+	val   Value
 }
 
 func segmentSize(start, end []byte) int { return segmentOverhead + len(start) + len(end) }
@@ -133,11 +136,10 @@ type piece struct {
 }
 
 func (c *Cache) addLocked(start, end []byte, v Value) {
-	var old []piece
-	c.overlappingLocked(start, end, func(s []byte, seg segment) {
-		old = append(old, piece{start: s, end: seg.end, val: seg.val})
+	old, out := c.mu.old[:0], c.mu.out[:0]
+	c.overlappingLocked(start, end, func(e []byte, seg segment) {
+		old = append(old, piece{start: seg.start, end: e, val: seg.val})
 	})
-	var out []piece
 	emit := func(p piece) {
 		if n := len(out); n > 0 && out[n-1].val == p.val && bytes.Equal(out[n-1].end, p.start) {
 			out[n-1].end = p.end
@@ -170,28 +172,38 @@ func (c *Cache) addLocked(start, end []byte, v Value) {
 	if bytes.Compare(cur, end) < 0 {
 		emit(piece{start: cur, end: end, val: v})
 	}
+	// Old segments whose end key a new piece reuses are replaced in place
+	// by ReplaceOrInsert; delete only the others. Both lists are sorted.
+	j := 0
 	for _, o := range old {
-		c.mu.segs.Delete(o.start)
 		c.mu.bytes -= segmentSize(o.start, o.end)
+		for j < len(out) && bytes.Compare(out[j].end, o.end) < 0 {
+			j++
+		}
+		if j == len(out) || !bytes.Equal(out[j].end, o.end) {
+			c.mu.segs.Delete(o.end)
+		}
 	}
 	for _, p := range out {
-		c.mu.segs.ReplaceOrInsert(p.start, segment{end: p.end, val: p.val})
+		c.mu.segs.ReplaceOrInsert(p.end, segment{start: p.start, val: p.val})
 		c.mu.bytes += segmentSize(p.start, p.end)
 	}
+	clear(old) // drop references to keys that may have been deleted
+	clear(out)
+	c.mu.old, c.mu.out = old[:0], out[:0]
 }
 
 // overlappingLocked calls fn, in key order, for every segment that overlaps
 // [start, end) (end exclusive, never empty).
-func (c *Cache) overlappingLocked(start, end []byte, fn func([]byte, segment)) {
-	// The segment starting at or before start may reach into the span.
-	c.mu.segs.DescendFunc(btreemap.LE(start), btreemap.Min[[]byte](), func(s []byte, seg segment) bool {
-		if bytes.Compare(start, seg.end) < 0 {
-			fn(s, seg)
+//
+// The segments that end after start, in order, are those that overlap the
+// span up to the first that starts at or after end.
+func (c *Cache) overlappingLocked(start, end []byte, fn func(end []byte, seg segment)) {
+	c.mu.segs.AscendFunc(btreemap.GT(start), btreemap.Max[[]byte](), func(e []byte, seg segment) bool {
+		if bytes.Compare(seg.start, end) >= 0 {
+			return false
 		}
-		return false
-	})
-	c.mu.segs.AscendFunc(btreemap.GT(start), btreemap.LT(end), func(s []byte, seg segment) bool {
-		fn(s, seg)
+		fn(e, seg)
 		return true
 	})
 }
@@ -216,20 +228,20 @@ func (c *Cache) GetMaxValue(start, end []byte) Value {
 	// Segments lie strictly above the low-water mark, which answers for
 	// every key they do not cover.
 	v := Value{Timestamp: c.mu.lowWater}
-	// The segment starting at or before start may contain it; for a point
-	// span it is the only candidate.
-	c.mu.segs.DescendFunc(btreemap.LE(start), btreemap.Min[[]byte](), func(_ []byte, seg segment) bool {
-		if bytes.Compare(start, seg.end) < 0 {
-			v = v.max(seg.val)
+	// Scan the segments ending after start until one starts at or after
+	// the span's end (after start itself, for a point span).
+	point := len(end) == 0
+	c.mu.segs.AscendFunc(btreemap.GT(start), btreemap.Max[[]byte](), func(_ []byte, seg segment) bool {
+		if point {
+			if bytes.Compare(seg.start, start) > 0 {
+				return false
+			}
+		} else if bytes.Compare(seg.start, end) >= 0 {
+			return false
 		}
-		return false
+		v = v.max(seg.val)
+		return !point
 	})
-	if len(end) != 0 {
-		c.mu.segs.AscendFunc(btreemap.GT(start), btreemap.LT(end), func(_ []byte, seg segment) bool {
-			v = v.max(seg.val)
-			return true
-		})
-	}
 	return v
 }
 
@@ -256,15 +268,15 @@ func (c *Cache) SetLowWater(ts hlc.Timestamp) {
 
 func (c *Cache) dropAtOrBelowLocked(ts hlc.Timestamp) int {
 	var drop [][]byte
-	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(s []byte, seg segment) bool {
+	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(e []byte, seg segment) bool {
 		if seg.val.Timestamp.LessEq(ts) {
-			drop = append(drop, s)
-			c.mu.bytes -= segmentSize(s, seg.end)
+			drop = append(drop, e)
+			c.mu.bytes -= segmentSize(seg.start, e)
 		}
 		return true
 	})
-	for _, s := range drop {
-		c.mu.segs.Delete(s)
+	for _, e := range drop {
+		c.mu.segs.Delete(e)
 	}
 	return len(drop)
 }
@@ -280,8 +292,8 @@ func (c *Cache) evictLocked() {
 		size int
 	}
 	entries := make([]entry, 0, c.mu.segs.Len())
-	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(s []byte, seg segment) bool {
-		entries = append(entries, entry{seg.val.Timestamp, segmentSize(s, seg.end)})
+	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(e []byte, seg segment) bool {
+		entries = append(entries, entry{seg.val.Timestamp, segmentSize(seg.start, e)})
 		return true
 	})
 	slices.SortFunc(entries, func(a, b entry) int { return a.ts.Compare(b.ts) })
@@ -323,8 +335,8 @@ func (c *Cache) String() string {
 	defer c.mu.Unlock()
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "low-water %s", c.mu.lowWater)
-	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(s []byte, seg segment) bool {
-		fmt.Fprintf(&b, "\n[%q,%q) %s", s, seg.end, seg.val.Timestamp)
+	c.mu.segs.AscendFunc(btreemap.Min[[]byte](), btreemap.Max[[]byte](), func(e []byte, seg segment) bool {
+		fmt.Fprintf(&b, "\n[%q,%q) %s", seg.start, e, seg.val.Timestamp)
 		if seg.val.Txn != NoTxn {
 			fmt.Fprintf(&b, " txn=%x", seg.val.Txn[:4])
 		}

@@ -119,18 +119,19 @@ func checkInvariants(t *rapid.T, c *Cache) {
 	defer c.mu.Unlock()
 	var prevEnd []byte
 	bytes := 0
-	for s, seg := range c.mu.segs.Ascend(btreemapMin(), btreemapMax()) {
-		if string(s) >= string(seg.end) {
-			t.Fatalf("empty segment [%q,%q)", s, seg.end)
+	for e, seg := range c.mu.segs.Ascend(btreemapMin(), btreemapMax()) {
+		s := seg.start
+		if string(s) >= string(e) {
+			t.Fatalf("empty segment [%q,%q)", s, e)
 		}
 		if prevEnd != nil && string(s) < string(prevEnd) {
-			t.Fatalf("segment [%q,%q) overlaps the previous one", s, seg.end)
+			t.Fatalf("segment [%q,%q) overlaps the previous one", s, e)
 		}
 		if seg.val.Timestamp.LessEq(c.mu.lowWater) {
-			t.Fatalf("segment [%q,%q) at %s not above the low-water mark %s", s, seg.end, seg.val.Timestamp, c.mu.lowWater)
+			t.Fatalf("segment [%q,%q) at %s not above the low-water mark %s", s, e, seg.val.Timestamp, c.mu.lowWater)
 		}
-		prevEnd = seg.end
-		bytes += segmentSize(s, seg.end)
+		prevEnd = e
+		bytes += segmentSize(s, e)
 	}
 	if bytes != c.mu.bytes {
 		t.Fatalf("byte count %d, segments add up to %d", c.mu.bytes, bytes)
