@@ -87,17 +87,6 @@ func New(budget int, lowWater hlc.Timestamp) *Cache {
 	return c
 }
 
-// endOf returns the exclusive end of the span starting at start: end, or
-// for a point span (empty end) the key right after start.
-func endOf(start, end []byte) []byte {
-	if len(end) == 0 {
-		e := make([]byte, len(start)+1)
-		copy(e, start)
-		return e
-	}
-	return end
-}
-
 // Add records that [start, end) (the key start alone if end is empty) was
 // read at ts, by txn (NoTxn if none). An empty or inverted span, and a
 // timestamp at or below the low-water mark, change nothing. The cache
@@ -106,24 +95,23 @@ func (c *Cache) Add(start, end []byte, ts hlc.Timestamp, txn TxnID) {
 	if len(end) != 0 && bytes.Compare(start, end) >= 0 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ts.LessEq(c.mu.lowWater) {
-		return
-	}
-	// One allocation holds both keys; the cache's keys are immutable, so
-	// segments may share them.
+	// One allocation, made before taking the lock, holds both keys; the
+	// cache's keys are immutable, so segments may share them. A point span
+	// ends at start+"\x00".
 	buf := make([]byte, 0, len(start)+max(len(end), len(start)+1))
 	buf = append(buf, start...)
-	s := buf[:len(start):len(start)]
-	var e []byte
 	if len(end) == 0 {
 		buf = append(buf, start...)
 		buf = append(buf, 0)
 	} else {
 		buf = append(buf, end...)
 	}
-	e = buf[len(start):]
+	s, e := buf[:len(start):len(start)], buf[len(start):]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ts.LessEq(c.mu.lowWater) {
+		return
+	}
 	c.addLocked(s, e, Value{Timestamp: ts, Txn: txn})
 	if c.mu.bytes > c.budget {
 		c.evictLocked()
