@@ -54,7 +54,11 @@ and must not modify them until Release.
     them. A later request that conflicted with the cancelled one also
     waited directly for every earlier latch it conflicts with, so it may
     go as soon as those are gone: no transitive waiting, no stuck waiters.
- 4. No goroutine per latch or per request: a Guard carries one channel,
+ 4. No deadlock among latches: a request only ever waits for requests
+    that arrived before it, so the waits-for graph has no cycle. (Locks,
+    which come with transactions, are another matter: the lock table will
+    need deadlock detection.)
+ 5. No goroutine per latch or per request: a Guard carries one channel,
     closed when its latches leave; waiters block on the channels of the
     guards ahead of them, outside the mutex.
 

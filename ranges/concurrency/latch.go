@@ -86,6 +86,9 @@ func (g *Guard) Spans() []LatchSpan {
 // request that needs no waiting succeeds even with a done ctx. The spans'
 // key slices must not be modified until Release.
 func (m *LatchManager) Acquire(ctx context.Context, spans *SpanSet) (*Guard, error) {
+	if spans == nil {
+		spans = &SpanSet{}
+	}
 	if err := spans.validate(); err != nil {
 		return nil, err
 	}

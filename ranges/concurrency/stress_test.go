@@ -236,6 +236,11 @@ func TestAcquireCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.Release(g)
+		g, err = m.Acquire(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release(g)
 		if n := m.Len(); n != 0 {
 			t.Fatalf("%d latches left behind", n)
 		}
