@@ -39,11 +39,17 @@
 //
 // # Flow
 //
-// Put(k, ts, v, txn) in a batch: read k's lock record (point lookup) and
-// newest version (prefix seek, bloom-filtered); refuse with
-// LockConflictError or WriteTooOldError; else write the version and the
-// lock record. Get(k, ts): read the lock record, then SeekPrefixGE to
+// Put(k, ts, v, txn) in a batch: with one iterator, SeekPrefixGE to k's
+// lock record, then to k's newest version (both bloom-filtered); refuse
+// with LockConflictError or WriteTooOldError; else write the version and
+// the lock record. Get(k, ts): the same lock seek, then SeekPrefixGE to
 // k@max(ts, uncertainty limit) and walk down to the first version <= ts,
-// failing on uncertain versions on the way. The batch is committed (synced)
-// by the caller.
+// failing on uncertain versions on the way. Scans read the span's lock
+// records first (one short lock-table scan) and merge them with the
+// versions. The batch is committed (synced) by the caller.
+//
+// Decisions worth knowing: DeleteRange writes point tombstones (no Pebble
+// range keys yet); stats have no GC-bytes-age; a scan reports every lock
+// conflict in what it scanned, but returns an uncertainty error at the
+// first uncertain key.
 package mvcc
