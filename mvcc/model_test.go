@@ -200,7 +200,7 @@ func (m *model) allKeys() []string {
 	return ks
 }
 
-func (m *model) scan(start, end string, ts hlc.Timestamp, o mReadOpts, reverse bool, maxKeys int64) outcome {
+func (m *model) scan(start, end string, ts hlc.Timestamp, o mReadOpts, reverse bool, maxKeys, targetBytes int64) outcome {
 	var ks []string
 	for _, k := range m.allKeys() {
 		if start <= k && k < end {
@@ -213,8 +213,9 @@ func (m *model) scan(start, end string, ts hlc.Timestamp, o mReadOpts, reverse b
 	var out outcome
 	var conflicts []string
 	var tooOld hlc.Timestamp
+	var n, bytes int64
 	for _, k := range ks {
-		if maxKeys > 0 && int64(len(out.vals)) >= maxKeys {
+		if (maxKeys > 0 && n >= maxKeys) || (targetBytes > 0 && bytes >= targetBytes) {
 			r := keys.UserKey([]byte(k))
 			if reverse {
 				r = keys.Next(r)
@@ -228,6 +229,8 @@ func (m *model) scan(start, end string, ts hlc.Timestamp, o mReadOpts, reverse b
 		}
 		if ok {
 			out.vals = append(out.vals, fmt.Sprintf("%q=%q@%s", keys.UserKey([]byte(k)), val, vts))
+			n++
+			bytes += int64(len(keys.UserKey([]byte(k))) + len(val))
 		}
 	}
 	if len(conflicts) > 0 {
@@ -477,8 +480,20 @@ func TestModel(t *testing.T) {
 				end := rapid.SampledFrom(append(keyNames, "z")).Filter(func(s string) bool { return s > start }).Draw(t, "end")
 				reverse := rapid.Bool().Draw(t, "reverse")
 				ro.MaxKeys = rapid.Int64Range(0, 3).Draw(t, "max")
-				want := m.scan(start, end, ts, mo, reverse, ro.MaxKeys)
-				res, err := Scan(e.DB(), keys.UserKey([]byte(start)), keys.UserKey([]byte(end)), ts, ro, reverse)
+				ro.TargetBytes = rapid.SampledFrom([]int64{0, 1, 3, 6}).Draw(t, "bytes")
+				want := m.scan(start, end, ts, mo, reverse, ro.MaxKeys, ro.TargetBytes)
+				// Read through the store, or through a batch holding an
+				// unrelated uncommitted write (reads merge both).
+				var r Reader = e.DB()
+				if rapid.Bool().Draw(t, "batch") {
+					b := e.NewBatch()
+					defer b.Close()
+					if err := b.Set(keys.EncodeEngineKey(keys.UserKey([]byte("zz")), hlc.Timestamp{WallTime: 1}), encodeValue(nil), nil); err != nil {
+						t.Fatal(err)
+					}
+					r = b
+				}
+				res, err := Scan(r, keys.UserKey([]byte(start)), keys.UserKey([]byte(end)), ts, ro, reverse)
 				got := outcome{err: classify(err)}
 				for _, kv := range res.KVs {
 					got.vals = append(got.vals, fmt.Sprintf("%q=%q@%s", kv.Key, kv.Value.RawBytes, kv.Value.Timestamp))
@@ -548,7 +563,7 @@ func TestModel(t *testing.T) {
 					ts = meta.WriteTS()
 				}
 				// The model: a locking scan, then a tombstone on each key found.
-				want := m.scan(start, end, ts, mo, false, maxKeys)
+				want := m.scan(start, end, ts, mo, false, maxKeys, 0)
 				if want.err == "" {
 					for _, k := range m.allKeys() {
 						if start <= k && k < end && slices.ContainsFunc(want.vals, func(v string) bool {
