@@ -26,6 +26,7 @@ type readyGroup struct {
 	rd          raft.Ready
 	completions []completion
 	snapIn      *incomingSnapshot // the snapshot this Ready applies, if any
+	lateMsgs    []*raftpb.Message // messages that must wait for persistence
 	truncTo     uint64            // log truncated up to here, if non-zero
 	truncTerm   uint64
 	destroy     chan error
@@ -117,6 +118,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 			mustSync = true
 		}
 		declineSnapshots(snaps, nil) // all but the one applied (if any)
+		r.lateMsgs = h.sendEarly(g, r.rd.Messages)
 		if err := g.storage.stage(batch, r.rd.HardState, r.rd.Entries); err != nil {
 			h.failGroup(g, fmt.Errorf("staging raft state: %w", err))
 			continue
@@ -307,7 +309,7 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 		r.snapIn.done <- snapshotResult{applied: true}
 	}
 	g.storage.markDurable(rd.HardState, rd.Entries)
-	h.send(g, rd.Messages)
+	h.send(g, r.lateMsgs)
 
 	for _, rs := range rd.ReadStates {
 		for _, pr := range g.pendingRead {
@@ -449,6 +451,26 @@ func (h *Host) failGroup(g *group, err error) {
 	g.mu.failed = err
 	g.failPendingLocked(fmt.Errorf("%w: %v", ErrGroupFailed, err))
 	g.mu.Unlock()
+}
+
+// sendEarly sends, before the cycle's batch is persisted, the messages
+// whose meaning does not depend on it — a leader's appends and heartbeats, a
+// candidate's vote requests — so a leader's own fsync overlaps its
+// followers' (Raft thesis §10.2.1; etcd raft counts the leader's own entries
+// toward commit only after Advance). It returns the rest: responses that
+// acknowledge log entries or votes, which must wait until they are durable.
+func (h *Host) sendEarly(g *group, msgs []*raftpb.Message) (late []*raftpb.Message) {
+	early := msgs[:0:0]
+	for _, m := range msgs {
+		switch m.GetType() {
+		case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp, raftpb.MsgSnap:
+			late = append(late, m)
+		default:
+			early = append(early, m)
+		}
+	}
+	h.send(g, early)
+	return late
 }
 
 func (h *Host) send(g *group, msgs []*raftpb.Message) {
