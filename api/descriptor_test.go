@@ -117,7 +117,9 @@ func TestDescriptorValidate(t *testing.T) {
 	}
 }
 
-func ts(wall int64, logical int32) hlc.Timestamp { return hlc.Timestamp{WallTime: wall, Logical: logical} }
+func ts(wall int64, logical int32) hlc.Timestamp {
+	return hlc.Timestamp{WallTime: wall, Logical: logical}
+}
 
 func TestLeaseCovers(t *testing.T) {
 	l := &Lease{
