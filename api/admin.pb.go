@@ -35,8 +35,10 @@ const (
 	// promoted).
 	ReplicaChangeType_ADD_VOTER ReplicaChangeType = 0
 	// ADD_LEARNER adds a learner and stops there.
-	ReplicaChangeType_ADD_LEARNER    ReplicaChangeType = 1
-	ReplicaChangeType_REMOVE_VOTER   ReplicaChangeType = 2
+	ReplicaChangeType_ADD_LEARNER ReplicaChangeType = 1
+	// REMOVE_VOTER removes a voter.
+	ReplicaChangeType_REMOVE_VOTER ReplicaChangeType = 2
+	// REMOVE_LEARNER removes a learner.
 	ReplicaChangeType_REMOVE_LEARNER ReplicaChangeType = 3
 )
 
@@ -86,9 +88,11 @@ func (ReplicaChangeType) EnumDescriptor() ([]byte, []int) {
 // TransferLeaseRequest asks the current leaseholder of range_id to hand its
 // lease to the replica on target_node_id (and target_store_id).
 type TransferLeaseRequest struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	RangeId      uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
-	TargetNodeId uint64                 `protobuf:"varint,2,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range whose lease moves.
+	RangeId uint64 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	// The node of the replica that gets the lease; it must hold a voter.
+	TargetNodeId uint64 `protobuf:"varint,2,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
 	// 0 means the one store of target_node_id that holds a replica.
 	TargetStoreId uint64 `protobuf:"varint,3,opt,name=target_store_id,json=targetStoreId,proto3" json:"target_store_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -196,8 +200,9 @@ func (x *TransferLeaseResponse) GetLease() *Lease {
 // to split it there: the left-hand range keeps [start_key, split_key), a
 // new right-hand range gets [split_key, end_key).
 type AdminSplitRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	SplitKey []byte                 `protobuf:"bytes,1,opt,name=split_key,json=splitKey,proto3" json:"split_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first key of the new right-hand range; strictly inside the range.
+	SplitKey []byte `protobuf:"bytes,1,opt,name=split_key,json=splitKey,proto3" json:"split_key,omitempty"`
 	// If not 0, the range expected to contain split_key; the split fails
 	// with RangeKeyMismatchError if it does not.
 	RangeId       uint64 `protobuf:"varint,2,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
@@ -251,9 +256,11 @@ func (x *AdminSplitRequest) GetRangeId() uint64 {
 
 // AdminSplitResponse carries both halves after the split applied.
 type AdminSplitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Left          *RangeDescriptor       `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
-	Right         *RangeDescriptor       `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The left-hand range (the original range ID, shrunk).
+	Left *RangeDescriptor `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	// The new right-hand range.
+	Right         *RangeDescriptor `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,10 +311,13 @@ func (x *AdminSplitResponse) GetRight() *RangeDescriptor {
 
 // ReplicaChange adds or removes the replica of a range on one store.
 type ReplicaChange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          ReplicaChangeType      `protobuf:"varint,1,opt,name=type,proto3,enum=meridian.api.ReplicaChangeType" json:"type,omitempty"`
-	NodeId        uint64                 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	StoreId       uint64                 `protobuf:"varint,3,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What to do.
+	Type ReplicaChangeType `protobuf:"varint,1,opt,name=type,proto3,enum=meridian.api.ReplicaChangeType" json:"type,omitempty"`
+	// The node of the replica added or removed.
+	NodeId uint64 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The store on that node; never 0.
+	StoreId       uint64 `protobuf:"varint,3,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,8 +375,9 @@ func (x *ReplicaChange) GetStoreId() uint64 {
 
 // ChangeReplicasRequest changes the membership of range_id.
 type ChangeReplicasRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	RangeId uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range whose membership changes.
+	RangeId uint64 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
 	// Applied in order, each through a Raft configuration change.
 	Changes []*ReplicaChange `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
 	// If not 0, the descriptor generation the caller based the changes on;
@@ -429,8 +440,9 @@ func (x *ChangeReplicasRequest) GetExpectedGeneration() int64 {
 
 // ChangeReplicasResponse carries the descriptor after the changes applied.
 type ChangeReplicasResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Descriptor_   *RangeDescriptor       `protobuf:"bytes,1,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range's descriptor after the last change.
+	Descriptor_   *RangeDescriptor `protobuf:"bytes,1,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -532,7 +544,8 @@ type RaftStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The leader's replica ID as this replica knows it; 0 when unknown.
 	Leader uint64 `protobuf:"varint,1,opt,name=leader,proto3" json:"leader,omitempty"`
-	Term   uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	// The replica's current Raft term.
+	Term uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
 	// The highest log index known committed, and the highest applied to the
 	// state machine.
 	Commit  uint64 `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
@@ -620,14 +633,16 @@ func (x *RaftStatus) GetQuiesced() bool {
 
 // RangeStatus is one replica's view of its range.
 type RangeStatus struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	NodeId  uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	StoreId uint64                 `protobuf:"varint,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node and store holding this replica.
+	NodeId  uint64 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	StoreId uint64 `protobuf:"varint,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	// The replica's descriptor of the range (it may lag the leaseholder's).
 	Descriptor_ *RangeDescriptor `protobuf:"bytes,3,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
 	// The lease this replica knows of; nil when none was ever granted.
-	Lease *Lease      `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
-	Raft  *RaftStatus `protobuf:"bytes,5,opt,name=raft,proto3" json:"raft,omitempty"`
+	Lease *Lease `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
+	// The replica's Raft state.
+	Raft *RaftStatus `protobuf:"bytes,5,opt,name=raft,proto3" json:"raft,omitempty"`
 	// The range's MVCC stats as of the replica's applied index.
 	Stats *MVCCStats `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
 	// Whether this replica holds a lease valid at the node's current time.
@@ -718,10 +733,12 @@ func (x *RangeStatus) GetLeaseholder() bool {
 // RangeStatusResponse lists every replica the node holds (that matches the
 // request's filters), ordered by start key.
 type RangeStatusResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	NodeId uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node.
+	NodeId uint64 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// The node's HLC clock when it answered.
-	Now           *Timestamp     `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	Now *Timestamp `protobuf:"bytes,2,opt,name=now,proto3" json:"now,omitempty"`
+	// One entry per replica of the node's stores.
 	Ranges        []*RangeStatus `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -91,7 +91,8 @@ type BatchHeader struct {
 	Timestamp *Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	// The range the batch is addressed to; every key of the batch must lie
 	// inside it, else RangeKeyMismatchError. The router sets it.
-	RangeId         uint64          `protobuf:"varint,2,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	RangeId uint64 `protobuf:"varint,2,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	// How reads are served; CONSISTENT unless a status tool asks otherwise.
 	ReadConsistency ReadConsistency `protobuf:"varint,3,opt,name=read_consistency,json=readConsistency,proto3,enum=meridian.api.ReadConsistency" json:"read_consistency,omitempty"`
 	// The transaction the batch belongs to; nil for non-transactional
 	// batches. Reserved for the transactions work: until then nodes ignore
@@ -205,8 +206,9 @@ func (x *BatchHeader) GetReplica() *ReplicaDescriptor {
 
 // GetRequest reads the live value of key.
 type GetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key to read.
+	Key           []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,9 +252,11 @@ func (x *GetRequest) GetKey() []byte {
 
 // PutRequest writes value at key (an empty value is a value).
 type PutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key to write.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The value; at most MaxValueSize bytes.
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,8 +310,10 @@ func (x *PutRequest) GetValue() []byte {
 // ConditionFailedError carrying the actual value.
 type ConditionalPutRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The key to write.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The value to write if the condition holds.
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// The value the key must hold now (byte-wise equal; an empty
 	// expected_value matches an existing empty value, not absence). Ignored
 	// when expect_absent is set, which then requires expected_value empty.
@@ -381,9 +387,11 @@ func (x *ConditionalPutRequest) GetExpectAbsent() bool {
 // batch.go); a missing key counts as 0. A value that is not such an integer,
 // or an overflow, fails the batch.
 type IncrementRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Increment     int64                  `protobuf:"varint,2,opt,name=increment,proto3" json:"increment,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The counter's key.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The amount to add; may be negative or 0 (a read that also writes).
+	Increment     int64 `protobuf:"varint,2,opt,name=increment,proto3" json:"increment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -435,8 +443,9 @@ func (x *IncrementRequest) GetIncrement() int64 {
 // DeleteRequest deletes key (writes a tombstone); deleting a missing key
 // succeeds.
 type DeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key to delete.
+	Key           []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,9 +489,11 @@ func (x *DeleteRequest) GetKey() []byte {
 
 // DeleteRangeRequest deletes every live key in [key, end_key).
 type DeleteRangeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	EndKey        []byte                 `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Inclusive start of the span.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Exclusive end of the span; above key.
+	EndKey        []byte `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,9 +545,11 @@ func (x *DeleteRangeRequest) GetEndKey() []byte {
 // ScanRequest returns the live rows of [key, end_key) in ascending key
 // order, within the batch's limits.
 type ScanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	EndKey        []byte                 `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Inclusive start of the span.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Exclusive end of the span; above key.
+	EndKey        []byte `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -588,9 +601,11 @@ func (x *ScanRequest) GetEndKey() []byte {
 // ReverseScanRequest returns the live rows of [key, end_key) in descending
 // key order, within the batch's limits.
 type ReverseScanRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	EndKey        []byte                 `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Inclusive start of the span.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Exclusive end of the span; above key.
+	EndKey        []byte `protobuf:"bytes,2,opt,name=end_key,json=endKey,proto3" json:"end_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +657,8 @@ func (x *ReverseScanRequest) GetEndKey() []byte {
 // RequestUnion holds exactly one request.
 type RequestUnion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request; each field is the request kind of the same name.
+	//
 	// Types that are valid to be assigned to Value:
 	//
 	//	*RequestUnion_Get
@@ -824,9 +841,11 @@ func (*RequestUnion_ReverseScan) isRequestUnion_Value() {}
 // keys of at most MaxKeySize bytes, values of at most MaxValueSize bytes
 // (batch.go).
 type BatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Header        *BatchHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	Requests      []*RequestUnion        `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Applies to every request; nil means all defaults.
+	Header *BatchHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// The requests, evaluated in this order.
+	Requests      []*RequestUnion `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -969,8 +988,9 @@ func (x *PutResponse) GetTimestamp() *Timestamp {
 
 // ConditionalPutResponse reports where the write landed.
 type ConditionalPutResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Timestamp     *Timestamp             `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The timestamp the value was written at (the batch's write timestamp).
+	Timestamp     *Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1016,7 +1036,8 @@ func (x *ConditionalPutResponse) GetTimestamp() *Timestamp {
 type IncrementResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The value after the increment.
-	NewValue      int64      `protobuf:"varint,1,opt,name=new_value,json=newValue,proto3" json:"new_value,omitempty"`
+	NewValue int64 `protobuf:"varint,1,opt,name=new_value,json=newValue,proto3" json:"new_value,omitempty"`
+	// The timestamp the new value was written at.
 	Timestamp     *Timestamp `protobuf:"bytes,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1068,8 +1089,9 @@ func (x *IncrementResponse) GetTimestamp() *Timestamp {
 
 // DeleteResponse reports where the tombstone landed.
 type DeleteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Timestamp     *Timestamp             `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The timestamp the tombstone was written at.
+	Timestamp     *Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1119,7 +1141,8 @@ type DeleteRangeResponse struct {
 	NumKeys int64 `protobuf:"varint,1,opt,name=num_keys,json=numKeys,proto3" json:"num_keys,omitempty"`
 	// The part of the request's span left undone because of
 	// max_span_request_keys; nil when the request completed.
-	ResumeSpan    *Span      `protobuf:"bytes,2,opt,name=resume_span,json=resumeSpan,proto3" json:"resume_span,omitempty"`
+	ResumeSpan *Span `protobuf:"bytes,2,opt,name=resume_span,json=resumeSpan,proto3" json:"resume_span,omitempty"`
+	// The timestamp the tombstones were written at.
 	Timestamp     *Timestamp `protobuf:"bytes,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1292,6 +1315,8 @@ func (x *ReverseScanResponse) GetResumeSpan() *Span {
 // request at the same index.
 type ResponseUnion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The response; each field answers the request kind of the same name.
+	//
 	// Types that are valid to be assigned to Value:
 	//
 	//	*ResponseUnion_Get
@@ -1558,8 +1583,9 @@ func (x *BatchResponseHeader) GetTimestampPushed() bool {
 
 // BatchResponse answers a BatchRequest.
 type BatchResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Header *BatchResponseHeader   `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Applies to the whole batch; always set.
+	Header *BatchResponseHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	// One response per request, in order; empty when header.error is set.
 	Responses     []*ResponseUnion `protobuf:"bytes,2,rep,name=responses,proto3" json:"responses,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -86,7 +86,8 @@ type ReplicaDescriptor struct {
 	StoreId uint64 `protobuf:"varint,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	// The replica's Raft ID within its range, unique for the life of the
 	// range (a removed replica's ID is never reused); never 0.
-	ReplicaId     uint64      `protobuf:"varint,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	ReplicaId uint64 `protobuf:"varint,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	// Whether the replica votes; only voters hold leases.
 	Type          ReplicaType `protobuf:"varint,4,opt,name=type,proto3,enum=meridian.api.ReplicaType" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

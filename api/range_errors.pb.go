@@ -98,8 +98,9 @@ func (x *NotLeaseholderError) GetRangeId() uint64 {
 // or the replica was removed or merged away). The sender should evict its
 // cached descriptor and look the key up in meta again.
 type RangeNotFoundError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RangeId       uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range the request was addressed to.
+	RangeId       uint64 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -216,8 +217,9 @@ func (x *RangeKeyMismatchError) GetRanges() []*RangeDescriptor {
 // lost leadership or was stopped after proposing). The write may or may not
 // have happened; a sender must never retry it blindly.
 type AmbiguousResultError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why the outcome is unknown, for humans.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,7 +265,8 @@ func (x *AmbiguousResultError) GetMessage() string {
 // it expected.
 type ConditionFailedError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The ConditionalPut's key.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// The live value found, with its timestamp; nil when the key had none.
 	ActualValue   *Value `protobuf:"bytes,2,opt,name=actual_value,json=actualValue,proto3" json:"actual_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -322,7 +325,8 @@ type InvalidRequestError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The index of the offending request in the batch, or -1 when the batch
 	// as a whole is invalid.
-	Index         int32  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// What is wrong, for humans (e.g. "Put: empty key").
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -375,8 +379,9 @@ func (x *InvalidRequestError) GetMessage() string {
 // InternalError carries any other error as text: a failure the sender
 // cannot act on except by reporting it.
 type InternalError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The error's full text on the node that failed.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +426,10 @@ func (x *InternalError) GetMessage() string {
 // Error carries exactly one error detail across the wire.
 type Error struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The error; each field is the error type of the same name. A receiver
+	// that finds none set (a detail added after it was built) treats the
+	// error as internal.
+	//
 	// Types that are valid to be assigned to Detail:
 	//
 	//	*Error_NotLeaseholder
