@@ -71,9 +71,9 @@ func (m Method) IsRange() bool {
 type Request interface {
 	proto.Message
 	Method() Method
-	// Span returns the keys the request touches: the single key Key (with
-	// an empty EndKey) or the span [Key, EndKey).
-	Span() *Span
+	// KeySpan returns the keys the request touches: the single key (with
+	// a nil endKey) or the span [key, endKey).
+	KeySpan() (key, endKey []byte)
 }
 
 func (*GetRequest) Method() Method            { return MethodGet }
@@ -85,18 +85,14 @@ func (*DeleteRangeRequest) Method() Method    { return MethodDeleteRange }
 func (*ScanRequest) Method() Method           { return MethodScan }
 func (*ReverseScanRequest) Method() Method    { return MethodReverseScan }
 
-func (r *GetRequest) Span() *Span            { return &Span{Key: r.GetKey()} }
-func (r *PutRequest) Span() *Span            { return &Span{Key: r.GetKey()} }
-func (r *ConditionalPutRequest) Span() *Span { return &Span{Key: r.GetKey()} }
-func (r *IncrementRequest) Span() *Span      { return &Span{Key: r.GetKey()} }
-func (r *DeleteRequest) Span() *Span         { return &Span{Key: r.GetKey()} }
-func (r *DeleteRangeRequest) Span() *Span {
-	return &Span{Key: r.GetKey(), EndKey: r.GetEndKey()}
-}
-func (r *ScanRequest) Span() *Span { return &Span{Key: r.GetKey(), EndKey: r.GetEndKey()} }
-func (r *ReverseScanRequest) Span() *Span {
-	return &Span{Key: r.GetKey(), EndKey: r.GetEndKey()}
-}
+func (r *GetRequest) KeySpan() ([]byte, []byte)            { return r.GetKey(), nil }
+func (r *PutRequest) KeySpan() ([]byte, []byte)            { return r.GetKey(), nil }
+func (r *ConditionalPutRequest) KeySpan() ([]byte, []byte) { return r.GetKey(), nil }
+func (r *IncrementRequest) KeySpan() ([]byte, []byte)      { return r.GetKey(), nil }
+func (r *DeleteRequest) KeySpan() ([]byte, []byte)         { return r.GetKey(), nil }
+func (r *DeleteRangeRequest) KeySpan() ([]byte, []byte)    { return r.GetKey(), r.GetEndKey() }
+func (r *ScanRequest) KeySpan() ([]byte, []byte)           { return r.GetKey(), r.GetEndKey() }
+func (r *ReverseScanRequest) KeySpan() ([]byte, []byte)    { return r.GetKey(), r.GetEndKey() }
 
 // WrapRequest puts r in a RequestUnion.
 func WrapRequest(r Request) *RequestUnion {
@@ -273,19 +269,19 @@ func (b *BatchRequest) Validate() error {
 
 // validateRequest returns what is wrong with r, or "".
 func validateRequest(r Request) string {
-	sp := r.Span()
-	if len(sp.Key) == 0 {
+	key, endKey := r.KeySpan()
+	if len(key) == 0 {
 		return "empty key"
 	}
-	if len(sp.Key) > MaxKeySize {
-		return fmt.Sprintf("key of %d bytes is over the %d-byte limit", len(sp.Key), MaxKeySize)
+	if len(key) > MaxKeySize {
+		return fmt.Sprintf("key of %d bytes is over the %d-byte limit", len(key), MaxKeySize)
 	}
 	if r.Method().IsRange() {
-		if len(sp.EndKey) > MaxKeySize {
-			return fmt.Sprintf("end key of %d bytes is over the %d-byte limit", len(sp.EndKey), MaxKeySize)
+		if len(endKey) > MaxKeySize {
+			return fmt.Sprintf("end key of %d bytes is over the %d-byte limit", len(endKey), MaxKeySize)
 		}
-		if bytes.Compare(sp.Key, sp.EndKey) >= 0 {
-			return fmt.Sprintf("empty or inverted span [%q, %q)", truncate(sp.Key), truncate(sp.EndKey))
+		if bytes.Compare(key, endKey) >= 0 {
+			return fmt.Sprintf("empty or inverted span [%q, %q)", truncate(key), truncate(endKey))
 		}
 	}
 	var value []byte

@@ -106,9 +106,9 @@ func TestMethodFlags(t *testing.T) {
 		if m.IsWrite() != writes[m] || m.IsRange() != ranged[m] {
 			t.Errorf("%v: IsWrite %v IsRange %v", m, m.IsWrite(), m.IsRange())
 		}
-		sp := r.Span()
-		if !bytes.Equal(sp.Key, []byte("a")) || (len(sp.EndKey) > 0) != ranged[m] {
-			t.Errorf("%v: Span() = %v", m, sp)
+		key, endKey := r.KeySpan()
+		if !bytes.Equal(key, []byte("a")) || (len(endKey) > 0) != ranged[m] {
+			t.Errorf("%v: KeySpan() = %q, %q", m, key, endKey)
 		}
 	}
 	if s := Method(0).String(); s != "Method(0)" {
@@ -240,7 +240,10 @@ func FuzzBatchRequest(f *testing.F) {
 		}
 		for i, u := range b.GetRequests() {
 			r := u.Inner()
-			if r == nil || len(r.Span().Key) == 0 || len(r.Span().Key) > MaxKeySize {
+			if r == nil {
+				t.Fatalf("valid batch with empty request %d", i)
+			}
+			if key, _ := r.KeySpan(); len(key) == 0 || len(key) > MaxKeySize {
 				t.Fatalf("valid batch with bad request %d: %v", i, u)
 			}
 		}
