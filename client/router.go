@@ -1,0 +1,462 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/keys"
+)
+
+// Dialer connects to a node's Internal service. The server maps node IDs
+// to addresses and pools connections; tests use in-memory fakes. Dial must
+// be cheap when a connection already exists: the router calls it for
+// every attempt.
+type Dialer interface {
+	Dial(ctx context.Context, nodeID uint64) (api.InternalClient, error)
+}
+
+// RouterConfig configures a Router.
+type RouterConfig struct {
+	// Dialer reaches nodes; required.
+	Dialer Dialer
+	// SeedNodes are tried, in turn, for range 1 (meta) until its
+	// descriptor is cached.
+	SeedNodes []uint64
+	// Logger receives routing events at debug level; nil discards them.
+	Logger *slog.Logger
+	// GatewayNodeID is stamped on batches whose header has none; 0 for a
+	// client outside the cluster.
+	GatewayNodeID uint64
+	// InitialBackoff is the first wait between retries (default 2ms);
+	// each further wait doubles, up to MaxBackoff (default 1s).
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// MetaPrefetch is how many descriptors one meta lookup reads (the
+	// wanted one and the ones after it); default 8.
+	MetaPrefetch int
+}
+
+// Router sends batches to the ranges that hold their keys. See doc.go.
+type Router struct {
+	cfg     RouterConfig
+	log     *slog.Logger
+	cache   *RangeCache
+	seedDsc *api.RangeDescriptor
+
+	metaLookups atomic.Int64
+}
+
+// NewRouter returns a router with an empty range cache.
+func NewRouter(cfg RouterConfig) *Router {
+	if cfg.InitialBackoff <= 0 {
+		cfg.InitialBackoff = 2 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Second
+	}
+	if cfg.MaxBackoff < cfg.InitialBackoff {
+		cfg.MaxBackoff = cfg.InitialBackoff
+	}
+	if cfg.MetaPrefetch <= 0 {
+		cfg.MetaPrefetch = 8
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	// Until range 1's descriptor is known, its "replicas" are the seeds:
+	// node IDs only.
+	r.seedDsc = &api.RangeDescriptor{RangeId: 1, StartKey: keys.MetaMin, EndKey: keys.UserSpanStart}
+	for _, n := range cfg.SeedNodes {
+		r.seedDsc.Replicas = append(r.seedDsc.Replicas, &api.ReplicaDescriptor{NodeId: n})
+	}
+	r.cache = NewRangeCache(r.metaLookup)
+	return r
+}
+
+// Cache returns the router's range cache.
+func (r *Router) Cache() *RangeCache { return r.cache }
+
+// MetaLookups returns how many meta reads the router has sent.
+func (r *Router) MetaLookups() int64 { return r.metaLookups.Load() }
+
+// retryableError marks a failure after which the router re-resolves the
+// range and tries again (after a backoff).
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
+
+// sendError says no replica of a range served a batch (all unreachable,
+// not the leaseholder without a usable hint, or without the range).
+type sendError struct {
+	rangeID uint64
+	last    error
+}
+
+func (e *sendError) Error() string {
+	return fmt.Sprintf("client: no replica of range %d served the batch: %v", e.rangeID, e.last)
+}
+func (e *sendError) Unwrap() error { return e.last }
+
+// isRetryable reports whether err is a routing failure: re-resolve and try
+// again.
+func isRetryable(err error) bool {
+	var (
+		re  *retryableError
+		se  *sendError
+		rnf *api.RangeNotFoundError
+		rkm *api.RangeKeyMismatchError
+		nlh *api.NotLeaseholderError
+	)
+	return errors.As(err, &re) || errors.As(err, &se) || errors.As(err, &rnf) ||
+		errors.As(err, &rkm) || errors.As(err, &nlh)
+}
+
+// backoff is an exponential, jittered retry delay.
+type backoff struct {
+	cur, max time.Duration
+}
+
+func (r *Router) newBackoff() backoff {
+	return backoff{cur: r.cfg.InitialBackoff, max: r.cfg.MaxBackoff}
+}
+
+// wait sleeps for the next delay, or returns ctx's error (joined with the
+// last failure) when ctx ends first.
+func (b *backoff) wait(ctx context.Context, last error) error {
+	d := b.cur/2 + rand.N(b.cur/2+1)
+	b.cur = min(2*b.cur, b.max)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return giveUp(ctx, last)
+	}
+}
+
+func giveUp(ctx context.Context, last error) error {
+	if last == nil {
+		return fmt.Errorf("client: %w", ctx.Err())
+	}
+	return fmt.Errorf("client: %w (last error: %w)", ctx.Err(), last)
+}
+
+// lookup resolves the range holding key (reverse: start < key <= end),
+// retrying meta reads with backoff within ctx.
+func (r *Router) lookup(ctx context.Context, key []byte, reverse bool) (CacheEntry, error) {
+	b := r.newBackoff()
+	for {
+		e, err := r.cache.Lookup(ctx, key, reverse)
+		if err == nil {
+			return e, nil
+		}
+		if ctx.Err() != nil {
+			return CacheEntry{}, giveUp(ctx, err)
+		}
+		if !isRetryable(err) {
+			return CacheEntry{}, err
+		}
+		r.log.Debug("client: meta lookup failed; retrying", "key", keys.Pretty(key), "err", err)
+		if werr := b.wait(ctx, err); werr != nil {
+			return CacheEntry{}, werr
+		}
+	}
+}
+
+// metaLookup is the cache's LookupFunc: one scan of meta on range 1.
+func (r *Router) metaLookup(ctx context.Context, key []byte, reverse bool) ([]*api.RangeDescriptor, error) {
+	start := keys.MetaKey(key)
+	if !reverse {
+		start = keys.MetaKey(keys.Next(key))
+	}
+	ba := &api.BatchRequest{Header: &api.BatchHeader{
+		RangeId:            1,
+		MaxSpanRequestKeys: int64(r.cfg.MetaPrefetch),
+		GatewayNodeId:      r.cfg.GatewayNodeID,
+	}}
+	ba.Add(&api.ScanRequest{Key: start, EndKey: keys.MetaMax})
+
+	e, ok := r.cache.Get(keys.MetaMin, false)
+	if !ok || e.Desc.GetRangeId() != 1 {
+		if len(r.seedDsc.GetReplicas()) == 0 {
+			return nil, errors.New("client: range 1 is not cached and there are no seed nodes")
+		}
+		e = CacheEntry{Desc: r.seedDsc}
+	}
+	r.metaLookups.Add(1)
+	resp, err := r.sendToReplicas(ctx, ba, e)
+	if err != nil {
+		var se *sendError
+		if errors.As(err, &se) && e.Desc != r.seedDsc {
+			r.cache.Evict(e.Desc)
+		}
+		return nil, err
+	}
+	if len(resp.GetResponses()) != 1 {
+		return nil, &retryableError{err: fmt.Errorf("client: meta scan returned %d responses", len(resp.GetResponses()))}
+	}
+	scan, _ := resp.GetResponses()[0].Inner().(*api.ScanResponse)
+	descs := make([]*api.RangeDescriptor, 0, len(scan.GetRows()))
+	for _, kv := range scan.GetRows() {
+		d := &api.RangeDescriptor{}
+		if err := proto.Unmarshal(kv.GetValue().GetRawBytes(), d); err != nil {
+			return nil, &retryableError{err: fmt.Errorf("client: meta entry %s: %w", keys.Pretty(kv.GetKey()), err)}
+		}
+		descs = append(descs, d)
+	}
+	if len(descs) == 0 || !containsFor(descs[0], key, reverse) {
+		// Meta is being updated (a split in progress) or torn; retry.
+		return nil, &retryableError{err: fmt.Errorf("client: meta has no range for key %s", keys.Pretty(key))}
+	}
+	return descs, nil
+}
+
+// item is one request of the caller's batch, possibly truncated to a
+// range.
+type item struct {
+	idx int
+	req *api.RequestUnion
+}
+
+// part is the items of a batch that go to one range.
+type part struct {
+	entry CacheEntry
+	items []item
+	// whole is set when the part is the caller's entire batch, unmodified.
+	whole bool
+}
+
+// Send routes the batch to the ranges holding its keys and returns the
+// merged response, or a typed error (errors.As finds the api error types;
+// *api.AmbiguousResultError when a write's outcome is unknown). A batch
+// that spans several ranges is not atomic: on error, parts on other ranges
+// may have applied.
+func (r *Router) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	if err := ba.Validate(); err != nil {
+		return nil, err
+	}
+	for i, u := range ba.GetRequests() {
+		k, end := u.Inner().KeySpan()
+		if bytes.Compare(k, keys.MetaMin) < 0 || bytes.Compare(k, keys.KeyMax) >= 0 ||
+			(end != nil && bytes.Compare(end, keys.KeyMax) > 0) {
+			return nil, &api.InvalidRequestError{Index: int32(i), Message: fmt.Sprintf(
+				"%s: span [%s, %s) is outside the addressable keyspace", u.Inner().Method(), keys.Pretty(k), keys.Pretty(end))}
+		}
+	}
+	h := ba.GetHeader()
+	if h.GetMaxSpanRequestKeys() > 0 || h.GetTargetBytes() > 0 {
+		return r.sendLimited(ctx, ba)
+	}
+	return r.sendUnlimited(ctx, ba)
+}
+
+// subHeader is h addressed to one range.
+func (r *Router) subHeader(h *api.BatchHeader, rangeID uint64, maxKeys, targetBytes int64) *api.BatchHeader {
+	gw := h.GetGatewayNodeId()
+	if gw == 0 {
+		gw = r.cfg.GatewayNodeID
+	}
+	return &api.BatchHeader{
+		Timestamp:          h.GetTimestamp(),
+		RangeId:            rangeID,
+		ReadConsistency:    h.GetReadConsistency(),
+		Txn:                h.GetTxn(),
+		GatewayNodeId:      gw,
+		MaxSpanRequestKeys: maxKeys,
+		TargetBytes:        targetBytes,
+	}
+}
+
+// sendPart sends one range's part once (following NotLeaseholder across
+// replicas) and classifies the failure: learned reports that the cache
+// was corrected from the error, so an immediate retry is worthwhile.
+func (r *Router) sendPart(ctx context.Context, h *api.BatchHeader, p part, maxKeys, targetBytes int64) (resp *api.BatchResponse, learned bool, err error) {
+	ba := &api.BatchRequest{Header: r.subHeader(h, p.entry.Desc.GetRangeId(), maxKeys, targetBytes)}
+	ba.Requests = make([]*api.RequestUnion, len(p.items))
+	for i, it := range p.items {
+		ba.Requests[i] = it.req
+	}
+	resp, err = r.sendToReplicas(ctx, ba, p.entry)
+	if err == nil {
+		if len(resp.GetResponses()) != len(ba.Requests) {
+			return nil, false, &api.InternalError{Message: fmt.Sprintf(
+				"client: range %d returned %d responses to %d requests", p.entry.Desc.GetRangeId(), len(resp.GetResponses()), len(ba.Requests))}
+		}
+		return resp, false, nil
+	}
+	var rkm *api.RangeKeyMismatchError
+	switch {
+	case errors.As(err, &rkm):
+		r.log.Debug("client: stale descriptor", "range", p.entry.Desc.GetRangeId(), "err", err)
+		r.cache.Insert(rkm.GetRanges()...)
+		r.cache.Evict(p.entry.Desc)
+		return nil, len(rkm.GetRanges()) > 0, err
+	case isRetryable(err):
+		r.log.Debug("client: range unreachable; evicting", "range", p.entry.Desc.GetRangeId(), "err", err)
+		r.cache.Evict(p.entry.Desc)
+		return nil, false, err
+	}
+	return nil, false, err
+}
+
+// divide resolves the ranges of items and groups them into parts, one per
+// range, ordered by start key; span requests are truncated to each range.
+func (r *Router) divide(ctx context.Context, ba *api.BatchRequest, items []item) ([]part, error) {
+	var parts []part
+	add := func(e CacheEntry, it item) {
+		for i := range parts {
+			if parts[i].entry.Desc.GetRangeId() == e.Desc.GetRangeId() {
+				parts[i].items = append(parts[i].items, it)
+				return
+			}
+		}
+		parts = append(parts, part{entry: e, items: append(make([]item, 0, len(items)), it)})
+	}
+	truncated := false
+	for _, it := range items {
+		req := it.req.Inner()
+		k, end := req.KeySpan()
+		if end == nil {
+			e, err := r.lookup(ctx, k, false)
+			if err != nil {
+				return nil, err
+			}
+			add(e, it)
+			continue
+		}
+		for cur := k; bytes.Compare(cur, end) < 0; {
+			e, err := r.lookup(ctx, cur, false)
+			if err != nil {
+				return nil, err
+			}
+			sub := truncate(it.req, e.Desc)
+			if sub != it.req {
+				truncated = true
+			}
+			add(e, item{idx: it.idx, req: sub})
+			cur = e.Desc.GetEndKey()
+		}
+	}
+	if len(parts) == 1 && !truncated && len(items) == len(ba.GetRequests()) {
+		parts[0].whole = true
+	}
+	if len(parts) > 1 {
+		sort.Slice(parts, func(i, j int) bool {
+			return bytes.Compare(parts[i].entry.Desc.GetStartKey(), parts[j].entry.Desc.GetStartKey()) < 0
+		})
+	}
+	return parts, nil
+}
+
+// sendUnlimited sends a batch without key or byte limits: every range's
+// part in parallel, retrying the parts that failed to route.
+func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	items := make([]item, len(ba.GetRequests()))
+	for i, u := range ba.GetRequests() {
+		items[i] = item{idx: i, req: u}
+	}
+	m := newMerger(len(items))
+	b := r.newBackoff()
+	for {
+		parts, err := r.divide(ctx, ba, items)
+		if err != nil {
+			return nil, err
+		}
+		type result struct {
+			resp    *api.BatchResponse
+			learned bool
+			err     error
+		}
+		results := make([]result, len(parts))
+		if len(parts) == 1 {
+			results[0].resp, results[0].learned, results[0].err = r.sendPart(ctx, ba.GetHeader(), parts[0], 0, 0)
+			if results[0].err == nil && parts[0].whole {
+				return results[0].resp, nil
+			}
+		} else {
+			var wg sync.WaitGroup
+			for i := range parts {
+				wg.Go(func() {
+					results[i].resp, results[i].learned, results[i].err = r.sendPart(ctx, ba.GetHeader(), parts[i], 0, 0)
+				})
+			}
+			wg.Wait()
+		}
+		items = items[:0:0]
+		var fatal, last error
+		allLearned := true
+		for i, res := range results {
+			switch {
+			case res.err == nil:
+				m.addPart(parts[i], res.resp)
+			case isRetryable(res.err):
+				items = append(items, parts[i].items...)
+				allLearned = allLearned && res.learned
+				last = res.err
+			default:
+				var amb *api.AmbiguousResultError
+				if fatal == nil || (errors.As(res.err, &amb) && !errors.As(fatal, &amb)) {
+					fatal = res.err
+				}
+			}
+		}
+		if fatal != nil {
+			return nil, fatal
+		}
+		if len(items) == 0 {
+			return m.build(ba), nil
+		}
+		if ctx.Err() != nil {
+			return nil, giveUp(ctx, last)
+		}
+		if !allLearned {
+			if err := b.wait(ctx, last); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// truncate returns u restricted to d's span: u itself when its span lies
+// inside d (or it is a point request), else a copy with a narrower span.
+func truncate(u *api.RequestUnion, d *api.RangeDescriptor) *api.RequestUnion {
+	req := u.Inner()
+	k, end := req.KeySpan()
+	if end == nil || d.ContainsSpan(k, end) {
+		return u
+	}
+	if bytes.Compare(k, d.GetStartKey()) < 0 {
+		k = d.GetStartKey()
+	}
+	if bytes.Compare(end, d.GetEndKey()) > 0 {
+		end = d.GetEndKey()
+	}
+	return api.WrapRequest(withSpan(req, k, end))
+}
+
+// withSpan returns a span request like req over [k, end).
+func withSpan(req api.Request, k, end []byte) api.Request {
+	switch req.(type) {
+	case *api.ScanRequest:
+		return &api.ScanRequest{Key: k, EndKey: end}
+	case *api.ReverseScanRequest:
+		return &api.ReverseScanRequest{Key: k, EndKey: end}
+	case *api.DeleteRangeRequest:
+		return &api.DeleteRangeRequest{Key: k, EndKey: end}
+	}
+	return req
+}
