@@ -66,9 +66,10 @@ type flightKey struct {
 
 // flight is one meta lookup in progress; waiters block on done.
 type flight struct {
-	done  chan struct{}
-	descs []*api.RangeDescriptor
-	err   error
+	done    chan struct{}
+	waiters int // followers, guarded by flights' mutex (for tests)
+	descs   []*api.RangeDescriptor
+	err     error
 }
 
 // NewRangeCache returns an empty cache that fills misses with lookup.
@@ -128,7 +129,9 @@ func (c *RangeCache) Lookup(ctx context.Context, key []byte, reverse bool) (Cach
 	fk := flightKey{key: string(key), reverse: reverse}
 	c.flights.Lock()
 	f, ok := c.flights.m[fk]
-	if !ok {
+	if ok {
+		f.waiters++
+	} else {
 		f = &flight{done: make(chan struct{})}
 		c.flights.m[fk] = f
 	}

@@ -149,6 +149,9 @@ func (b *backoff) wait(ctx context.Context, last error) error {
 }
 
 func giveUp(ctx context.Context, last error) error {
+	if errors.Is(last, ctx.Err()) {
+		return last
+	}
 	if last == nil {
 		return fmt.Errorf("client: %w", ctx.Err())
 	}
@@ -191,7 +194,19 @@ func (r *Router) metaLookup(ctx context.Context, key []byte, reverse bool) ([]*a
 	ba.Add(&api.ScanRequest{Key: start, EndKey: keys.MetaMax})
 
 	e, ok := r.cache.Get(keys.MetaMin, false)
-	if !ok || e.Desc.GetRangeId() != 1 {
+	if ok && e.Desc.GetRangeId() != 1 {
+		return nil, fmt.Errorf("client: the range holding meta is r%d, not r1", e.Desc.GetRangeId())
+	}
+	if !ok && bytes.Compare(key, keys.UserSpanStart) >= 0 {
+		// Learn range 1 (where meta lives) first, so that later lookups go
+		// to its replicas rather than the seeds.
+		var err error
+		if e, err = r.cache.Lookup(ctx, keys.MetaMin, false); err != nil {
+			return nil, err
+		}
+		ok = true
+	}
+	if !ok {
 		if len(r.seedDsc.GetReplicas()) == 0 {
 			return nil, errors.New("client: range 1 is not cached and there are no seed nodes")
 		}
