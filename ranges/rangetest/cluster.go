@@ -1,0 +1,416 @@
+// Package rangetest is the ranges test cluster, reused by later packages'
+// tests: N in-process nodes, each with its own Pebble engine (in memory or on
+// disk), a Store bootstrapped with the same initial ranges (every node holds
+// a replica of every range), Raft over real gRPC on loopback or over
+// raftgroup's fault-injecting in-memory network, a real or manual clock per
+// node, node stop/restart, a minimal sender that follows NotLeaseholder
+// hints, and a consistency checker.
+package rangetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"google.golang.org/grpc"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/hlc"
+	"github.com/meridiandb/meridian/keys"
+	"github.com/meridiandb/meridian/mvcc"
+	"github.com/meridiandb/meridian/raftgroup"
+	"github.com/meridiandb/meridian/ranges"
+)
+
+// TB is the part of testing.TB the cluster uses.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Options configures a Cluster.
+type Options struct {
+	Nodes int
+	// SplitKeys pre-split the user keyspace (logical keys).
+	SplitKeys [][]byte
+	// GRPC runs Raft and the Internal service over real gRPC on loopback;
+	// otherwise Raft uses the in-memory network (Cluster.Net) and requests
+	// are handed to stores directly.
+	GRPC bool
+	// Dir puts each node's Pebble on disk under Dir; otherwise in memory.
+	Dir string
+	// ManualClock gives every node its own manual physical clock (Clock(i)
+	// to move it) and manual Raft ticks (Tick); otherwise real time.
+	ManualClock bool
+	// MaxOffset of every node's HLC (default 250ms).
+	MaxOffset time.Duration
+	// LeaseDuration of every store (default 2s).
+	LeaseDuration time.Duration
+}
+
+// Node is one node of the cluster.
+type Node struct {
+	ID     uint64
+	Engine *mvcc.Engine
+	Phys   *hlc.ManualClock // nil unless Options.ManualClock
+	Clock  *hlc.Clock
+	Store  *ranges.Store
+
+	fs      vfs.FS
+	dir     string
+	running atomic.Bool
+	srv     *grpc.Server
+	tr      *raftgroup.GRPCTransport
+	lis     net.Listener
+	addr    string
+	conn    *grpc.ClientConn
+}
+
+// Cluster is a set of nodes sharing the bootstrapped ranges.
+type Cluster struct {
+	t    TB
+	opts Options
+	Net  *raftgroup.MemNetwork
+
+	mu struct {
+		sync.Mutex
+		nodes     []*Node
+		addrs     map[uint64]string
+		leaseHint map[uint64]uint64 // range -> node
+	}
+}
+
+// NewCluster starts a cluster; t.Cleanup stops it.
+func NewCluster(t TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.MaxOffset <= 0 {
+		opts.MaxOffset = 250 * time.Millisecond
+	}
+	if opts.LeaseDuration <= 0 {
+		opts.LeaseDuration = 2 * time.Second
+	}
+	c := &Cluster{t: t, opts: opts}
+	c.mu.addrs = map[uint64]string{}
+	c.mu.leaseHint = map[uint64]uint64{}
+	if !opts.GRPC {
+		c.Net = raftgroup.NewMemNetwork(1)
+	}
+	var initial []ranges.InitialReplica
+	for i := 1; i <= opts.Nodes; i++ {
+		n := &Node{ID: uint64(i)}
+		if opts.Dir != "" {
+			n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", opts.Dir, i)
+		} else {
+			n.fs, n.dir = vfs.NewMem(), "data"
+		}
+		if opts.ManualClock {
+			n.Phys = hlc.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		}
+		c.mu.nodes = append(c.mu.nodes, n)
+		initial = append(initial, ranges.InitialReplica{NodeID: n.ID, StoreID: n.ID})
+	}
+	t.Cleanup(c.Close)
+	for _, n := range c.mu.nodes {
+		e, err := mvcc.Open(n.dir, mvcc.Options{FS: n.fs, CacheSize: 8 << 20})
+		if err != nil {
+			t.Fatalf("rangetest: node %d: %v", n.ID, err)
+		}
+		if _, err := ranges.Bootstrap(e, ranges.BootstrapConfig{Replicas: initial, SplitKeys: opts.SplitKeys}); err != nil {
+			t.Fatalf("rangetest: bootstrapping node %d: %v", n.ID, err)
+		}
+		n.Engine = e
+		if err := c.start(n); err != nil {
+			t.Fatalf("rangetest: starting node %d: %v", n.ID, err)
+		}
+	}
+	return c
+}
+
+func (c *Cluster) start(n *Node) error {
+	if n.Engine == nil {
+		e, err := mvcc.Open(n.dir, mvcc.Options{FS: n.fs, CacheSize: 8 << 20})
+		if err != nil {
+			return err
+		}
+		n.Engine = e
+	}
+	var phys hlc.PhysicalClock = hlc.SystemClock{}
+	if n.Phys != nil {
+		phys = n.Phys
+	}
+	n.Clock = hlc.NewClock(phys, c.opts.MaxOffset)
+	var tr raftgroup.Transport
+	if c.opts.GRPC {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		n.lis, n.addr = lis, lis.Addr().String()
+		c.mu.Lock()
+		c.mu.addrs[n.ID] = n.addr
+		c.mu.Unlock()
+		n.tr = raftgroup.NewGRPCTransport(raftgroup.GRPCTransportConfig{NodeID: n.ID, Clock: n.Clock, Resolver: c.resolve})
+		tr = n.tr
+	} else {
+		tr = c.Net.Transport(n.ID, n.Clock)
+	}
+	tick := 10 * time.Millisecond
+	if c.opts.ManualClock {
+		tick = 0
+	}
+	s, err := ranges.NewStore(ranges.StoreConfig{
+		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
+		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration,
+	})
+	if err != nil {
+		return err
+	}
+	n.Store = s
+	if c.opts.GRPC {
+		n.tr.SetHandler(s.Host())
+		n.srv = grpc.NewServer()
+		api.RegisterRaftTransportServer(n.srv, n.tr)
+		api.RegisterInternalServer(n.srv, s)
+		go func() { _ = n.srv.Serve(n.lis) }()
+		conn, err := grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecureCreds()))
+		if err != nil {
+			return err
+		}
+		n.conn = conn
+	} else {
+		c.Net.Register(n.ID, s.Host())
+	}
+	n.running.Store(true)
+	return nil
+}
+
+func (c *Cluster) resolve(id uint64) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.mu.addrs[id]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("rangetest: no address for node %d", id)
+}
+
+// Nodes returns every node.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.mu.nodes...)
+}
+
+// Node returns node id.
+func (c *Cluster) Node(id uint64) *Node { return c.Nodes()[id-1] }
+
+// Running reports whether a node runs.
+func (c *Cluster) Running(id uint64) bool { return c.Node(id).running.Load() }
+
+// Stop stops a node (its store, servers and engine), as a crash would
+// from the others' point of view; its data stays for Restart.
+func (c *Cluster) Stop(id uint64) {
+	n := c.Node(id)
+	if !n.running.CompareAndSwap(true, false) {
+		return
+	}
+	if c.Net != nil {
+		c.Net.Register(n.ID, nil)
+	}
+	if n.conn != nil {
+		n.conn.Close()
+	}
+	if n.srv != nil {
+		n.srv.Stop()
+	}
+	n.Store.Stop()
+	if n.tr != nil {
+		n.tr.Close()
+	}
+	if err := n.Engine.Close(); err != nil {
+		c.t.Logf("rangetest: closing node %d: %v", id, err)
+	}
+	n.Engine = nil
+	for _, o := range c.Nodes() {
+		if o.running.Load() {
+			o.Store.Host().ReportNodeDown(id)
+		}
+	}
+}
+
+// Restart starts a stopped node from its data.
+func (c *Cluster) Restart(id uint64) {
+	c.t.Helper()
+	if err := c.start(c.Node(id)); err != nil {
+		c.t.Fatalf("rangetest: restarting node %d: %v", id, err)
+	}
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, n := range c.Nodes() {
+		c.Stop(n.ID)
+	}
+	if c.Net != nil {
+		c.Net.Close()
+	}
+}
+
+// Tick ticks every running node's Raft groups (manual-clock clusters).
+func (c *Cluster) Tick() {
+	for _, n := range c.Nodes() {
+		if n.running.Load() {
+			n.Store.Host().Tick()
+		}
+	}
+}
+
+// Advance moves every node's manual clock by d.
+func (c *Cluster) Advance(d time.Duration) {
+	for _, n := range c.Nodes() {
+		if n.Phys != nil {
+			n.Phys.Advance(d)
+		}
+	}
+}
+
+// WaitFor polls cond (ticking manual clusters) until it holds or timeout.
+func (c *Cluster) WaitFor(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("rangetest: timed out after %v waiting for %s", timeout, what)
+		}
+		if c.opts.ManualClock {
+			c.Tick()
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// RangeFor returns the descriptor of the range holding key, as some running
+// node has it.
+func (c *Cluster) RangeFor(key []byte) (*api.RangeDescriptor, error) {
+	for _, n := range c.Nodes() {
+		if !n.running.Load() {
+			continue
+		}
+		for _, r := range n.Store.Replicas() {
+			if d := r.Desc(); d.ContainsKey(key) {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("rangetest: no range holds %s", keys.Pretty(key))
+}
+
+// SendTo sends a batch to one node (over gRPC when the cluster uses it).
+func (c *Cluster) SendTo(ctx context.Context, node uint64, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	n := c.Node(node)
+	if !n.running.Load() {
+		return nil, errNodeDown
+	}
+	if n.conn != nil {
+		br, err := api.NewInternalClient(n.conn).Batch(ctx, ba)
+		if err != nil {
+			return nil, err
+		}
+		if e := br.GetHeader().GetError(); e != nil {
+			return nil, e.GoError()
+		}
+		return br, nil
+	}
+	return n.Store.Send(ctx, ba)
+}
+
+var errNodeDown = errors.New("rangetest: node down")
+
+// Send routes a single-range batch to the range's leaseholder, following
+// NotLeaseholder hints and trying every node, until it succeeds, fails with
+// another error, or ctx ends. (The real router lives in client/.)
+func (c *Cluster) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	k, _ := ba.GetRequests()[0].Inner().KeySpan()
+	for attempt := 0; ; attempt++ {
+		d, err := c.RangeFor(k)
+		if err != nil {
+			return nil, err
+		}
+		if ba.Header == nil {
+			ba.Header = &api.BatchHeader{}
+		}
+		ba.Header.RangeId = d.GetRangeId()
+		c.mu.Lock()
+		target := c.mu.leaseHint[d.GetRangeId()]
+		c.mu.Unlock()
+		if target == 0 || !c.Running(target) {
+			target = uint64(attempt%len(c.Nodes())) + 1
+		}
+		br, err := c.SendTo(ctx, target, ba)
+		if err == nil {
+			c.mu.Lock()
+			c.mu.leaseHint[d.GetRangeId()] = target
+			c.mu.Unlock()
+			return br, nil
+		}
+		var nlh *api.NotLeaseholderError
+		switch {
+		case errors.As(err, &nlh):
+			c.mu.Lock()
+			c.mu.leaseHint[d.GetRangeId()] = nlh.GetLease().GetReplica().GetNodeId()
+			c.mu.Unlock()
+		case errors.Is(err, errNodeDown) || isUnavailable(err):
+			c.mu.Lock()
+			delete(c.mu.leaseHint, d.GetRangeId())
+			c.mu.Unlock()
+		default:
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("rangetest: %w (last error: %v)", ctx.Err(), err)
+		}
+		if c.opts.ManualClock {
+			c.Tick()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(min(attempt, 10)) * time.Millisecond):
+		}
+	}
+}
+
+// Checksum returns a digest of every engine key and value of a range's span
+// on one node (its MVCC data and locks), to compare replicas.
+func Checksum(n *Node, d *api.RangeDescriptor) (uint64, int, error) {
+	return checksumSpan(n.Engine, keys.EncodeEngineKey(d.GetStartKey(), hlc.Timestamp{}), keys.EncodeEngineKey(d.GetEndKey(), hlc.Timestamp{}))
+}
+
+func checksumSpan(e *mvcc.Engine, start, end []byte) (uint64, int, error) {
+	it, err := e.DB().NewIter(nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer it.Close()
+	var h uint64 = 14695981039346656037
+	n := 0
+	for ok := it.SeekGE(start); ok && bytes.Compare(it.Key(), end) < 0; ok = it.Next() {
+		for _, b := range it.Key() {
+			h = (h ^ uint64(b)) * 1099511628211
+		}
+		for _, b := range it.Value() {
+			h = (h ^ uint64(b)) * 1099511628211
+		}
+		n++
+	}
+	return h, n, it.Error()
+}
