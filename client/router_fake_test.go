@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,7 +23,7 @@ import (
 // leaseholder per range, and knobs to split, move leases, stop nodes and
 // inject errors.
 type fakeCluster struct {
-	t testing.TB
+	t fataler
 
 	mu       sync.Mutex
 	data     map[string][]byte
@@ -43,6 +42,12 @@ type fakeCluster struct {
 	metaScans atomic.Int64 // Batch calls scanning meta that were served
 }
 
+// fataler is what the fake needs of a *testing.T or *rapid.T.
+type fataler interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 type fakeRange struct {
 	desc     *api.RangeDescriptor
 	lease    uint64 // the leaseholder's node ID
@@ -52,7 +57,7 @@ type fakeRange struct {
 // newFakeCluster returns a cluster of nodes 1..nodes with range 1 (meta
 // and system keys) and user ranges split at the given user keys, every
 // range on nodes 1..3 with its lease on node 1.
-func newFakeCluster(t testing.TB, nodes int, splits ...string) *fakeCluster {
+func newFakeCluster(t fataler, nodes int, splits ...string) *fakeCluster {
 	c := &fakeCluster{t: t, data: map[string][]byte{}, down: map[uint64]bool{}, nextID: 1}
 	_ = nodes
 	c.addRange(keys.MetaMin, keys.UserSpanStart)
