@@ -124,6 +124,11 @@ func isRetryable(err error) bool {
 		errors.As(err, &rkm) || errors.As(err, &nlh)
 }
 
+// maxImmediateRetries bounds the retries without a backoff after errors
+// that corrected the cache (RangeKeyMismatch with descriptors), so a
+// replica and meta that keep disagreeing cannot make the router spin.
+const maxImmediateRetries = 3
+
 // backoff is an exponential, jittered retry delay.
 type backoff struct {
 	cur, max time.Duration
@@ -299,11 +304,15 @@ func (r *Router) subHeader(h *api.BatchHeader, rangeID uint64, maxKeys, targetBy
 // sendPart sends one range's part once (following NotLeaseholder across
 // replicas) and classifies the failure: learned reports that the cache
 // was corrected from the error, so an immediate retry is worthwhile.
-func (r *Router) sendPart(ctx context.Context, h *api.BatchHeader, p part, maxKeys, targetBytes int64) (resp *api.BatchResponse, learned bool, err error) {
-	ba := &api.BatchRequest{Header: r.subHeader(h, p.entry.Desc.GetRangeId(), maxKeys, targetBytes)}
-	ba.Requests = make([]*api.RequestUnion, len(p.items))
-	for i, it := range p.items {
-		ba.Requests[i] = it.req
+func (r *Router) sendPart(ctx context.Context, orig *api.BatchRequest, p part, maxKeys, targetBytes int64) (resp *api.BatchResponse, learned bool, err error) {
+	ba := &api.BatchRequest{Header: r.subHeader(orig.GetHeader(), p.entry.Desc.GetRangeId(), maxKeys, targetBytes)}
+	if p.whole {
+		ba.Requests = orig.GetRequests()
+	} else {
+		ba.Requests = make([]*api.RequestUnion, len(p.items))
+		for i, it := range p.items {
+			ba.Requests[i] = it.req
+		}
 	}
 	resp, err = r.sendToReplicas(ctx, ba, p.entry)
 	if err == nil {
@@ -386,6 +395,7 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 	}
 	m := newMerger(len(items))
 	b := r.newBackoff()
+	immediate := 0
 	for {
 		parts, err := r.divide(ctx, ba, items)
 		if err != nil {
@@ -398,7 +408,7 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 		}
 		results := make([]result, len(parts))
 		if len(parts) == 1 {
-			results[0].resp, results[0].learned, results[0].err = r.sendPart(ctx, ba.GetHeader(), parts[0], 0, 0)
+			results[0].resp, results[0].learned, results[0].err = r.sendPart(ctx, ba, parts[0], 0, 0)
 			if results[0].err == nil && parts[0].whole {
 				return results[0].resp, nil
 			}
@@ -406,7 +416,7 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 			var wg sync.WaitGroup
 			for i := range parts {
 				wg.Go(func() {
-					results[i].resp, results[i].learned, results[i].err = r.sendPart(ctx, ba.GetHeader(), parts[i], 0, 0)
+					results[i].resp, results[i].learned, results[i].err = r.sendPart(ctx, ba, parts[i], 0, 0)
 				})
 			}
 			wg.Wait()
@@ -438,10 +448,12 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 		if ctx.Err() != nil {
 			return nil, giveUp(ctx, last)
 		}
-		if !allLearned {
-			if err := b.wait(ctx, last); err != nil {
-				return nil, err
-			}
+		if allLearned && immediate < maxImmediateRetries {
+			immediate++
+			continue
+		}
+		if err := b.wait(ctx, last); err != nil {
+			return nil, err
 		}
 	}
 }

@@ -47,6 +47,7 @@ func (r *Router) sendLimited(ctx context.Context, ba *api.BatchRequest) (*api.Ba
 	limitHit, resumeSet := false, false
 	m := newMerger(len(reqs))
 	b := r.newBackoff()
+	immediate := 0
 	cursor := lo
 	if reverse {
 		cursor = hi
@@ -80,7 +81,7 @@ func (r *Router) sendLimited(ctx context.Context, ba *api.BatchRequest) (*api.Ba
 			if !limitHit {
 				partKeys, partBytes = remKeys, remBytes
 			}
-			resp, learned, err := r.sendPart(ctx, h, p, partKeys, partBytes)
+			resp, learned, err := r.sendPart(ctx, ba, p, partKeys, partBytes)
 			if err != nil {
 				if !isRetryable(err) {
 					return nil, err
@@ -88,14 +89,14 @@ func (r *Router) sendLimited(ctx context.Context, ba *api.BatchRequest) (*api.Ba
 				if ctx.Err() != nil {
 					return nil, giveUp(ctx, err)
 				}
-				if !learned {
-					if werr := b.wait(ctx, err); werr != nil {
-						return nil, werr
-					}
+				if learned && immediate < maxImmediateRetries {
+					immediate++
+				} else if werr := b.wait(ctx, err); werr != nil {
+					return nil, werr
 				}
 				continue // re-resolve the same cursor
 			}
-			b = r.newBackoff()
+			b, immediate = r.newBackoff(), 0
 			m.addPart(p, resp)
 			for j, it := range p.items {
 				n, nb, rs := spanProgress(resp.GetResponses()[j])

@@ -19,7 +19,7 @@ type merger struct {
 }
 
 type partial struct {
-	start []byte // the start key of the range that answered
+	start []byte // the start key of the piece of the request answered
 	resp  *api.ResponseUnion
 }
 
@@ -35,8 +35,10 @@ func (m *merger) addPart(p part, resp *api.BatchResponse) {
 	m.ts = m.ts.Forward(h.GetTimestamp().ToHLC())
 	m.wts = m.wts.Forward(h.GetWriteTimestamp().ToHLC())
 	m.pushed = m.pushed || h.GetTimestampPushed()
-	start := p.entry.Desc.GetStartKey()
 	for i, it := range p.items {
+		// Pieces of one span request are ordered by their own start key:
+		// after a merge, two pieces may come back from one range.
+		start, _ := it.req.Inner().KeySpan()
 		m.partials[it.idx] = append(m.partials[it.idx], partial{start: start, resp: resp.GetResponses()[i]})
 	}
 }

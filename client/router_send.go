@@ -21,8 +21,10 @@ import (
 func (r *Router) sendToReplicas(ctx context.Context, ba *api.BatchRequest, e CacheEntry) (*api.BatchResponse, error) {
 	desc := e.Desc
 	isWrite := !ba.IsReadOnly()
-	order := replicaOrder(e)
-	tried := make([]uint64, 0, len(order))
+	var orderBuf [8]*api.ReplicaDescriptor
+	var triedBuf [8]uint64
+	order := replicaOrder(e, orderBuf[:0])
+	tried := triedBuf[:0]
 	wasTried := func(n uint64) bool {
 		for _, t := range tried {
 			if t == n {
@@ -115,7 +117,10 @@ func (r *Router) sendToReplicas(ctx context.Context, ba *api.BatchRequest, e Cac
 		if resp.GetHeader() == nil {
 			resp.Header = &api.BatchResponseHeader{}
 		}
-		if e.Leaseholder == nil || !e.Leaseholder.SameReplica(target) {
+		// Only a leaseholder serves a consistent batch; any replica may
+		// serve an inconsistent read, which says nothing about the lease.
+		consistent := ba.GetHeader().GetReadConsistency() == api.ReadConsistency_CONSISTENT
+		if consistent && (e.Leaseholder == nil || !e.Leaseholder.SameReplica(target)) {
 			r.cache.UpdateLeaseholder(desc, target, 0)
 		}
 		return resp, nil
@@ -126,11 +131,10 @@ func (r *Router) sendToReplicas(ctx context.Context, ba *api.BatchRequest, e Cac
 	return nil, &sendError{rangeID: desc.GetRangeId(), last: lastErr}
 }
 
-// replicaOrder lists the replicas to try: the leaseholder (if known), then
-// voters, then learners, each once.
-func replicaOrder(e CacheEntry) []*api.ReplicaDescriptor {
+// replicaOrder appends to out the replicas to try: the leaseholder (if
+// known), then voters, then learners, each once.
+func replicaOrder(e CacheEntry, out []*api.ReplicaDescriptor) []*api.ReplicaDescriptor {
 	reps := e.Desc.GetReplicas()
-	out := make([]*api.ReplicaDescriptor, 0, len(reps)+1)
 	lh := e.Leaseholder
 	if lh != nil {
 		out = append(out, lh)

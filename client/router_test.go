@@ -604,3 +604,19 @@ func reverse(s []string) {
 		s[i], s[j] = s[j], s[i]
 	}
 }
+
+func TestRouterInconsistentReadKeepsLeaseholder(t *testing.T) {
+	c := newFakeCluster(t, 3)
+	r := newTestRouter(c)
+	send(t, r, nil, &api.PutRequest{Key: uk("a"), Value: []byte("1")})
+	c.setDown(1, true)
+	// n2 serves an inconsistent read without the lease; the cache must
+	// still name n1 as leaseholder.
+	resp := send(t, r, &api.BatchHeader{ReadConsistency: api.ReadConsistency_INCONSISTENT}, &api.GetRequest{Key: uk("a")})
+	if v := resp.GetResponses()[0].GetGet().GetValue().GetRawBytes(); string(v) != "1" {
+		t.Errorf("inconsistent read: %q", v)
+	}
+	if e, _ := r.Cache().Get(uk("a"), false); e.Leaseholder.GetNodeId() != 1 {
+		t.Errorf("leaseholder after an inconsistent read: n%d, want n1", e.Leaseholder.GetNodeId())
+	}
+}
