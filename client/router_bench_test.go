@@ -34,7 +34,9 @@ func (staticNode) Batch(_ context.Context, ba *api.BatchRequest, _ ...grpc.CallO
 
 type staticDialer struct{}
 
-func (staticDialer) Dial(context.Context, uint64) (api.InternalClient, error) { return staticNode{}, nil }
+func (staticDialer) Dial(context.Context, uint64) (api.InternalClient, error) {
+	return staticNode{}, nil
+}
 
 // warmRouter returns a router whose cache holds n user ranges, each
 // with a known leaseholder.
