@@ -209,6 +209,9 @@ func (r *Router) metaLookup(ctx context.Context, key []byte, reverse bool) ([]*a
 		if e, err = r.cache.Lookup(ctx, keys.MetaMin, false); err != nil {
 			return nil, err
 		}
+		if got, hit := r.cache.Get(key, reverse); hit {
+			return []*api.RangeDescriptor{got.Desc}, nil // prefetched with range 1
+		}
 		ok = true
 	}
 	if !ok {
