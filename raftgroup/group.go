@@ -156,9 +156,23 @@ func (p *proposal) finish(r proposalResult) {
 }
 
 type readRequest struct {
-	rctx   [8]byte
-	index  uint64 // set once raft returned the read state; 0 before
-	doneCh chan error
+	rctx  [8]byte
+	index uint64 // set once raft returned the read state; 0 before
+	// term and lead are the replica's term and known leader when the
+	// request went to raft; if either changes before raft answers, raft
+	// dropped it (worker-only).
+	term, lead uint64
+	// abandoned is set when the caller gave up (its context ended).
+	abandoned atomic.Bool
+	doneCh    chan error
+}
+
+// finish answers the request once (later answers are dropped).
+func (r *readRequest) finish(err error) {
+	select {
+	case r.doneCh <- err:
+	default:
+	}
 }
 
 // group is one replica. rn and everything under "worker-only" is touched only
@@ -193,8 +207,10 @@ type group struct {
 		pending   map[CommandID]*proposal
 		snapsOut  map[uint64]bool          // replica IDs a snapshot is being sent to
 		backoff   map[uint64]time.Duration // per-replica snapshot retry backoff
-		failed    error
-		destroyed bool
+		// closed is set once the group stopped taking work: it failed
+		// (wraps ErrGroupFailed), was destroyed (ErrGroupDestroyed), or its
+		// host stopped (ErrStopped). Work queued after that is refused.
+		closed error
 	}
 }
 
@@ -210,7 +226,6 @@ type groupWork struct {
 	transfer    uint64
 	unreachable []uint64
 	truncate    uint64
-	wake        bool
 	destroy     chan error
 }
 
@@ -232,6 +247,47 @@ func (g *group) takeWork() groupWork {
 	w := g.mu.work
 	g.mu.work = groupWork{}
 	return w
+}
+
+// answer ends every piece of work in w with err: queued proposals were
+// never handed to raft (not proposed), the rest simply fail.
+func (g *group) answer(w groupWork, err error) {
+	for _, p := range w.props {
+		p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: err}})
+	}
+	for _, r := range w.reads {
+		r.finish(err)
+	}
+	for _, s := range w.snapsIn {
+		if !s.answered {
+			s.answered = true
+			s.done <- snapshotResult{err: err}
+		}
+	}
+	if w.destroy != nil {
+		w.destroy <- err
+	}
+}
+
+// closeLocked refuses further work with err and returns what was queued
+// (except a pending destroy, which still runs), for the caller to answer.
+func (g *group) closeLocked(err error) groupWork {
+	if g.mu.closed == nil {
+		g.mu.closed = err
+	}
+	w := g.mu.work
+	g.mu.work = groupWork{destroy: w.destroy}
+	w.destroy = nil
+	g.failPendingLocked(err)
+	return w
+}
+
+// failReads ends every read waiting for raft (worker-only).
+func (g *group) failReads(err error) {
+	for _, r := range g.pendingRead {
+		r.finish(err)
+	}
+	g.pendingRead = nil
 }
 
 // failPendingLocked ends every pending proposal with an ambiguous outcome.

@@ -118,7 +118,11 @@ type Host struct {
 
 	mu struct {
 		sync.RWMutex
-		groups  map[uint64]*group
+		groups   map[uint64]*group
+		creating map[uint64]bool
+		// down records, per node, the time (this node's clock) liveness
+		// reported it down; a batch it sent after that clears it.
+		down    map[uint64]hlc.Timestamp
 		stopped bool
 	}
 
@@ -142,6 +146,8 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), sched: newScheduler(cfg.MaxBatchGroups), stop: make(chan struct{})}
 	h.mu.groups = make(map[uint64]*group)
+	h.mu.creating = make(map[uint64]bool)
+	h.mu.down = make(map[uint64]hlc.Timestamp)
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
 	for i := 0; i < cfg.Workers; i++ {
 		h.wg.Add(1)
@@ -175,28 +181,13 @@ func (h *Host) Stop() {
 	h.snapWG.Wait()
 	for _, g := range groups {
 		g.mu.Lock()
-		g.failPendingLocked(ErrStopped)
-		w := g.mu.work
-		g.mu.work = groupWork{}
+		w := g.closeLocked(ErrStopped)
+		if w2 := g.mu.work; w2.destroy != nil {
+			w.destroy, g.mu.work.destroy = w2.destroy, nil
+		}
 		g.mu.Unlock()
-		for _, p := range w.props {
-			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrStopped}})
-		}
-		for _, r := range w.reads {
-			r.doneCh <- ErrStopped
-		}
-		for _, s := range w.snapsIn {
-			s.done <- snapshotResult{err: ErrStopped}
-		}
-		if w.destroy != nil {
-			w.destroy <- ErrStopped
-		}
-		for _, r := range g.pendingRead {
-			select {
-			case r.doneCh <- ErrStopped:
-			default:
-			}
-		}
+		g.answer(w, ErrStopped)
+		g.failReads(ErrStopped)
 	}
 }
 
@@ -243,14 +234,24 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 			cs.Voters = append(cs.Voters, p.ReplicaID)
 		}
 	}
+	// Reserve the ID, then open the storage (which may fsync) without
+	// holding h.mu, which every tick and incoming batch takes.
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.mu.stopped {
+		h.mu.Unlock()
 		return ErrStopped
 	}
-	if _, ok := h.mu.groups[gc.ID]; ok {
+	if _, ok := h.mu.groups[gc.ID]; ok || h.mu.creating[gc.ID] {
+		h.mu.Unlock()
 		return fmt.Errorf("raftgroup: group %d already exists", gc.ID)
 	}
+	h.mu.creating[gc.ID] = true
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.mu.creating, gc.ID)
+		h.mu.Unlock()
+	}()
 	b := h.cfg.DB.NewBatch()
 	defer b.Close()
 	st, err := openStorage(h.cfg.DB, gc.ID, cs, len(cs.Voters) > 0, b)
@@ -294,6 +295,11 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 	g.applied.Store(applied)
 	g.appliedUncommitted = applied
 	g.publishStatus()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.stopped {
+		return ErrStopped
+	}
 	h.mu.groups[gc.ID] = g
 	return nil
 }
@@ -394,13 +400,15 @@ func (h *Host) propose(ctx context.Context, groupID uint64, p *proposal) (any, e
 	if err := ctx.Err(); err != nil {
 		return nil, &NotProposedError{Group: groupID, Reason: err}
 	}
-	if st := g.status.Load(); st.State != raft.StateLeader {
-		return nil, &NotProposedError{Group: groupID, Reason: ErrNotLeader, LeaderReplica: st.Leader, LeaderNode: st.LeaderNode}
-	}
 	g.mu.Lock()
-	if g.mu.failed != nil {
+	if g.mu.closed != nil {
+		err := g.mu.closed
 		g.mu.Unlock()
-		return nil, &NotProposedError{Group: groupID, Reason: ErrGroupFailed}
+		return nil, &NotProposedError{Group: groupID, Reason: err}
+	}
+	if st := g.status.Load(); st.State != raft.StateLeader {
+		g.mu.Unlock()
+		return nil, &NotProposedError{Group: groupID, Reason: ErrNotLeader, LeaderReplica: st.Leader, LeaderNode: st.LeaderNode}
 	}
 	if _, dup := g.mu.pending[id]; dup {
 		g.mu.Unlock()
@@ -449,13 +457,21 @@ func (h *Host) ReadIndex(ctx context.Context, groupID uint64) error {
 		return err
 	}
 	g.mu.Lock()
+	if err := g.mu.closed; err != nil {
+		g.mu.Unlock()
+		return fmt.Errorf("raftgroup: group %d: %w", groupID, err)
+	}
 	g.mu.work.reads = append(g.mu.work.reads, r)
 	g.mu.Unlock()
 	h.sched.enqueue(groupID)
 	select {
 	case err := <-r.doneCh:
-		return err
+		if err != nil {
+			return fmt.Errorf("raftgroup: group %d: read index: %w", groupID, err)
+		}
+		return nil
 	case <-ctx.Done():
+		r.abandoned.Store(true)
 		return fmt.Errorf("raftgroup: group %d: read index: %w", groupID, ctx.Err())
 	}
 }
@@ -497,11 +513,21 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		h.log.Warn("raft batch dropped: sender clock rejected", "from", b.GetFromNode(), "err", err)
 		return
 	}
+	sent := hlc.Timestamp{WallTime: b.GetSenderWallTime(), Logical: b.GetSenderLogical()}
 	h.mu.RLock()
 	stopped := h.mu.stopped
+	downAt, down := h.mu.down[b.GetFromNode()]
 	h.mu.RUnlock()
 	if stopped {
 		return
+	}
+	if down && downAt.Less(sent) {
+		// Sent after it was reported down: the node is back.
+		h.mu.Lock()
+		if at, ok := h.mu.down[b.GetFromNode()]; ok && at.Less(sent) {
+			delete(h.mu.down, b.GetFromNode())
+		}
+		h.mu.Unlock()
 	}
 	for _, m := range b.GetMessages() {
 		g, err := h.group(m.GetGroupId())
@@ -510,7 +536,9 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		}
 		h.metrics.recv.Add(1)
 		g.mu.Lock()
-		g.mu.work.msgs = append(g.mu.work.msgs, m)
+		if g.mu.closed == nil {
+			g.mu.work.msgs = append(g.mu.work.msgs, m)
+		}
 		g.mu.Unlock()
 		h.sched.enqueue(g.id)
 	}

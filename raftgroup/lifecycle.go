@@ -193,6 +193,10 @@ func (h *Host) HandleSnapshot(ctx context.Context, hdr *api.SnapshotHeader, data
 	}
 	in := &incomingSnapshot{msg: m, data: data, done: make(chan snapshotResult, 1)}
 	g.mu.Lock()
+	if err := g.mu.closed; err != nil {
+		g.mu.Unlock()
+		return false, fmt.Errorf("raftgroup: snapshot for group %d: %w", hdr.GetGroupId(), err)
+	}
 	g.mu.work.snapsIn = append(g.mu.work.snapsIn, in)
 	g.mu.Unlock()
 	h.sched.enqueue(g.id)
@@ -323,7 +327,7 @@ func (h *Host) DestroyGroup(ctx context.Context, groupID uint64) error {
 	}
 	done := make(chan error, 1)
 	g.mu.Lock()
-	if g.mu.work.destroy != nil || g.mu.destroyed {
+	if g.mu.work.destroy != nil || errors.Is(g.mu.closed, ErrGroupDestroyed) {
 		g.mu.Unlock()
 		return fmt.Errorf("raftgroup: group %d is already being destroyed", groupID)
 	}
@@ -338,24 +342,19 @@ func (h *Host) DestroyGroup(ctx context.Context, groupID uint64) error {
 	}
 }
 
-func (h *Host) finishDestroy(g *group, done chan error) {
+func (h *Host) finishDestroy(g *group, done chan error, taken groupWork) {
 	h.mu.Lock()
 	if h.mu.groups[g.id] == g {
 		delete(h.mu.groups, g.id)
 	}
 	h.mu.Unlock()
 	g.mu.Lock()
-	g.mu.destroyed = true
-	g.failPendingLocked(ErrGroupDestroyed)
-	for _, s := range g.mu.work.snapsIn {
-		s.done <- snapshotResult{err: ErrGroupDestroyed}
-	}
-	g.mu.work = groupWork{}
+	g.mu.closed = ErrGroupDestroyed // replaces a failure: the group is gone
+	w := g.closeLocked(ErrGroupDestroyed)
 	g.mu.Unlock()
-	for _, r := range g.pendingRead {
-		r.doneCh <- ErrGroupDestroyed
-	}
-	g.pendingRead = nil
+	g.answer(taken, ErrGroupDestroyed)
+	g.answer(w, ErrGroupDestroyed)
+	g.failReads(ErrGroupDestroyed)
 	done <- nil
 }
 
@@ -426,6 +425,14 @@ func (h *Host) maybeQuiesceLeader(g *group) {
 // maybeQuiesceFollower quiesces a follower told to by its leader, if it
 // agrees it has everything the leader has.
 func (h *Host) maybeQuiesceFollower(g *group, m *raftpb.Message) {
+	h.mu.RLock()
+	_, leaderDown := h.mu.down[g.nodeOf(m.GetFrom())]
+	h.mu.RUnlock()
+	if leaderDown {
+		// A quiesce heartbeat the dead leader sent before it died must not
+		// put the group back to sleep.
+		return
+	}
 	bs := g.rn.BasicStatus()
 	_, last := g.storage.firstAndLast()
 	if bs.RaftState == raft.StateFollower && bs.GetTerm() == m.GetTerm() && bs.Lead == m.GetFrom() &&
@@ -437,6 +444,10 @@ func (h *Host) maybeQuiesceFollower(g *group, m *raftpb.Message) {
 // ReportNodeDown tells the host that a node stopped heartbeating: every
 // quiesced group whose leader lives there wakes up, so it elects a new one.
 func (h *Host) ReportNodeDown(nodeID uint64) {
+	now := h.cfg.Clock.Now()
+	h.mu.Lock()
+	h.mu.down[nodeID] = now
+	h.mu.Unlock()
 	h.mu.RLock()
 	var wake []uint64
 	for id, g := range h.mu.groups {

@@ -328,3 +328,82 @@ func TestHalfReceivedSnapshotLeavesNoTrace(t *testing.T) {
 		t.Fatalf("half a snapshot left a trace: %+v, %d snapshots applied", st, target.Host.Metrics().SnapshotsApplied)
 	}
 }
+
+// A snapshot whose application fails leaves nothing on disk: the replica's
+// group stops, and after a restart the node opens its old state and catches
+// up with a good snapshot (it would panic on restart if half of the failed
+// snapshot had been persisted).
+func TestFailedSnapshotApplyLeavesNothing(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Truncation: &raftgroup.TruncationPolicy{MinEntries: 5}})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	c.Isolate(f)
+	for i := 0; i < 20; i++ {
+		mustPropose(t, c, 1, "incr n")
+	}
+	c.WaitFor(waitTimeout, "truncation past the isolated follower", func() bool {
+		return firstIndex(t, c.Node(l), 1) > raftApplied(t, c.Node(f), 1)+1
+	})
+	c.Node(f).KV.FailApplySnapshot.Store(true)
+	c.Net.Heal()
+	c.WaitFor(waitTimeout, "the follower's group to fail on the bad snapshot", func() bool {
+		_, err := c.Node(f).Host.Propose(context.Background(), 1, []byte("incr n"))
+		return errors.Is(err, raftgroup.ErrGroupFailed)
+	})
+	c.Stop(f)
+	c.Restart(f) // must not panic: the failed snapshot left no raft state
+	c.Node(f).KV.FailApplySnapshot.Store(false)
+	waitApplied(t, c, 1, "n", "20")
+}
+
+// Work queued on a group in the same cycle as its destruction is answered,
+// never left waiting.
+func TestDestroyAnswersQueuedWork(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	h := c.Node(f).Host
+	readDone := make(chan error, 1)
+	go func() { readDone <- h.ReadIndex(context.Background(), 1) }()
+	if err := h.DestroyGroup(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(waitTimeout, "the read queued with the destroy to be answered", func() bool {
+		select {
+		case err := <-readDone:
+			if err != nil && !errors.Is(err, raftgroup.ErrGroupDestroyed) && !errors.Is(err, raftgroup.ErrGroupNotFound) {
+				t.Errorf("read on a destroyed group: %v", err)
+			}
+			return true
+		default:
+			return false
+		}
+	})
+	if _, err := h.Propose(context.Background(), 1, []byte("put a b")); !raftgroup.IsNotProposed(err) {
+		t.Fatalf("propose on a destroyed group: %v", err)
+	}
+}
+
+// A read raft drops when leadership moves is answered with
+// ErrLeaderChanged, not left to the caller's deadline.
+func TestReadIndexFailsWhenLeaderStepsDown(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put a 1")
+	c.Isolate(l)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Node(l).Host.ReadIndex(ctx, 1) }()
+	c.WaitFor(waitTimeout, "the isolated leader's read to end", func() bool {
+		select {
+		case err := <-done:
+			if !errors.Is(err, raftgroup.ErrLeaderChanged) {
+				t.Errorf("read on a leader that lost its quorum: %v", err)
+			}
+			return true
+		default:
+			return false
+		}
+	})
+}

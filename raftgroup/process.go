@@ -30,6 +30,7 @@ type readyGroup struct {
 	truncTo     uint64            // log truncated up to here, if non-zero
 	truncTerm   uint64
 	destroy     chan error
+	work        groupWork // with destroy: the other work taken, to answer
 }
 
 // completion is a proposal's result, delivered once the apply batch that
@@ -59,9 +60,9 @@ func (h *Host) worker() {
 
 func (g *group) needsCycle() bool {
 	g.mu.Lock()
-	failed := g.mu.failed != nil || g.mu.destroyed
+	closed := g.mu.closed != nil
 	g.mu.Unlock()
-	return !failed && g.rn.HasReady()
+	return !closed && g.rn.HasReady()
 }
 
 func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
@@ -74,58 +75,49 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		if err != nil {
 			continue
 		}
-		g.mu.Lock()
-		skip := g.mu.failed != nil || g.mu.destroyed
-		g.mu.Unlock()
-		if skip {
-			continue
-		}
 		w := g.takeWork()
+		g.mu.Lock()
+		closed := g.mu.closed
+		g.mu.Unlock()
 		if w.destroy != nil {
+			// A destroy runs even on a failed group, so an operator can
+			// remove it.
 			if err := g.storage.stageDestroy(batch); err != nil {
 				w.destroy <- err
+				w.destroy = nil
+				g.answer(w, err)
 				continue
 			}
 			mustSync = true
-			readies = append(readies, readyGroup{g: g, destroy: w.destroy})
+			done := w.destroy
+			w.destroy = nil
+			readies = append(readies, readyGroup{g: g, destroy: done, work: w})
 			continue
 		}
-		snaps := h.feed(g, &w)
-		r := readyGroup{g: g}
-		if w.truncate != 0 {
-			r.truncTo, r.truncTerm = h.stageTruncation(g, batch, w.truncate)
-		}
-		if !g.rn.HasReady() {
-			if r.truncTo != 0 {
-				readies = append(readies, r)
-			}
-			declineSnapshots(snaps, nil)
+		if closed != nil {
+			g.answer(w, closed)
 			continue
 		}
-		r.rd = g.rn.Ready()
-		if !raft.IsEmptySnap(r.rd.Snapshot) {
-			r.snapIn = matchSnapshot(snaps, r.rd.Snapshot)
-			if r.snapIn == nil {
-				h.failGroup(g, errors.New("raft applied a snapshot whose data is not here"))
-				declineSnapshots(snaps, nil)
-				continue
-			}
-			if err := h.stageSnapshot(g, batch, r.rd.Snapshot, r.snapIn); err != nil {
-				h.failGroup(g, fmt.Errorf("applying snapshot: %w", err))
-				declineSnapshots(snaps, err)
-				continue
-			}
-			mustSync = true
+		// Each group stages into a batch of its own, merged into the
+		// cycle's batch only if every step succeeded: a group that fails
+		// halfway leaves nothing of this cycle on disk.
+		gb := h.cfg.DB.NewBatch()
+		r, sync, err := h.stageGroup(g, &w, gb)
+		if err == nil && !gb.Empty() {
+			err = batch.Apply(gb, nil)
 		}
-		declineSnapshots(snaps, nil) // all but the one applied (if any)
-		r.lateMsgs = h.sendEarly(g, r.rd.Messages)
-		if err := g.storage.stage(batch, r.rd.HardState, r.rd.Entries); err != nil {
-			h.failGroup(g, fmt.Errorf("staging raft state: %w", err))
+		gb.Close()
+		if err != nil {
+			if r.snapIn != nil {
+				r.snapIn.done <- snapshotResult{err: err}
+			}
+			h.failGroup(g, err)
 			continue
 		}
-		h.checkDroppedConfChanges(g, r.rd.Entries)
-		prev := g.storage.hardState()
-		mustSync = mustSync || raft.MustSync(hardStateOr(r.rd.HardState, prev), prev, len(r.rd.Entries))
+		if r.g == nil {
+			continue // nothing to do this cycle
+		}
+		mustSync = mustSync || sync
 		appended += len(r.rd.Entries)
 		readies = append(readies, r)
 	}
@@ -139,6 +131,9 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 				if r.destroy != nil {
 					r.destroy <- err
 					continue
+				}
+				if r.snapIn != nil {
+					r.snapIn.done <- snapshotResult{err: err}
 				}
 				h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
 			}
@@ -159,7 +154,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	for i := range readies {
 		r := &readies[i]
 		if r.destroy != nil {
-			h.finishDestroy(r.g, r.destroy)
+			h.finishDestroy(r.g, r.destroy, r.work)
 			continue
 		}
 		if r.truncTo != 0 {
@@ -188,6 +183,44 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	return readies
 }
 
+// stageGroup feeds a group its queued work and stages what its Ready must
+// persist into b. It returns the group's readyGroup (r.g nil when there is
+// nothing to do), whether the batch needs an fsync, or an error that fails
+// the group.
+func (h *Host) stageGroup(g *group, w *groupWork, b *pebble.Batch) (r readyGroup, sync bool, err error) {
+	snaps := h.feed(g, w)
+	defer declineSnapshots(snaps, nil) // all but the one applied, if any
+	r.g = g
+	if w.truncate != 0 {
+		r.truncTo, r.truncTerm = h.stageTruncation(g, b, w.truncate)
+	}
+	if !g.rn.HasReady() {
+		if r.truncTo == 0 {
+			r.g = nil
+		}
+		return r, false, nil
+	}
+	r.rd = g.rn.Ready()
+	if !raft.IsEmptySnap(r.rd.Snapshot) {
+		r.snapIn = matchSnapshot(snaps, r.rd.Snapshot)
+		if r.snapIn == nil {
+			return r, false, errors.New("raft applied a snapshot whose data is not here")
+		}
+		if err := h.stageSnapshot(g, b, r.rd.Snapshot, r.snapIn); err != nil {
+			return r, false, fmt.Errorf("applying snapshot: %w", err)
+		}
+		sync = true
+	}
+	r.lateMsgs = h.sendEarly(g, r.rd.Messages)
+	if err := g.storage.stage(b, r.rd.HardState, r.rd.Entries); err != nil {
+		return r, false, fmt.Errorf("staging raft state: %w", err)
+	}
+	h.checkDroppedConfChanges(g, r.rd.Entries)
+	prev := g.storage.hardState()
+	sync = sync || raft.MustSync(hardStateOr(r.rd.HardState, prev), prev, len(r.rd.Entries))
+	return r, sync, nil
+}
+
 func hardStateOr(hs, prev *raftpb.HardState) *raftpb.HardState {
 	if hs == nil {
 		if prev == nil {
@@ -201,7 +234,7 @@ func hardStateOr(hs, prev *raftpb.HardState) *raftpb.HardState {
 // feed hands raft everything queued for the group since its last cycle. It
 // returns the incoming snapshots it stepped, to match against the Ready.
 func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
-	if w.wake || len(w.props) > 0 || len(w.reads) > 0 || w.campaign || w.transfer != 0 || len(w.snapsIn) > 0 {
+	if len(w.props) > 0 || len(w.reads) > 0 || w.campaign || w.transfer != 0 || len(w.snapsIn) > 0 {
 		h.unquiesce(g)
 	}
 	g.tickedThisCycle = w.ticks > 0
@@ -264,6 +297,8 @@ func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
 		h.metrics.proposals.Add(1)
 	}
 	for _, r := range w.reads {
+		bs := g.rn.BasicStatus()
+		r.term, r.lead = bs.GetTerm(), bs.Lead
 		g.rn.ReadIndex(r.rctx[:])
 		g.pendingRead = append(g.pendingRead, r)
 	}
@@ -319,8 +354,16 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 		}
 	}
 	if len(rd.CommittedEntries) > 0 {
+		// The group's applies go into a batch of their own, merged only if
+		// the state machine succeeded: a failure leaves none of its writes.
+		gb := h.cfg.DB.NewBatch()
 		var err error
-		if done, err = h.apply(g, rd.CommittedEntries, applyBatch, done); err != nil {
+		done, err = h.apply(g, rd.CommittedEntries, gb, done)
+		if err == nil && !gb.Empty() {
+			err = applyBatch.Apply(gb, nil)
+		}
+		gb.Close()
+		if err != nil {
 			h.failGroup(g, err)
 			return nil
 		}
@@ -333,7 +376,7 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 // effects are committed, and decides whether the group may quiesce.
 func (h *Host) complete(g *group, done []completion) {
 	g.mu.Lock()
-	failed := g.mu.failed != nil
+	failed := g.mu.closed != nil
 	for _, c := range done {
 		if p, ok := g.mu.pending[c.id]; ok {
 			delete(g.mu.pending, c.id)
@@ -345,9 +388,9 @@ func (h *Host) complete(g *group, done []completion) {
 		return
 	}
 	g.applied.Store(g.appliedUncommitted)
-	h.finishReads(g)
 	g.publishStatus()
 	h.checkLeadership(g)
+	h.finishReads(g)
 	h.maybeTruncate(g)
 	h.maybeQuiesceLeader(g)
 }
@@ -418,13 +461,21 @@ func (h *Host) finishReads(g *group) {
 		return
 	}
 	applied := g.applied.Load()
+	st := g.status.Load()
 	kept := g.pendingRead[:0]
 	for _, r := range g.pendingRead {
-		if r.index != 0 && r.index <= applied {
-			r.doneCh <- nil
-			continue
+		switch {
+		case r.abandoned.Load():
+			// The caller gave up; forget it.
+		case r.index != 0 && r.index <= applied:
+			r.finish(nil)
+		case r.index == 0 && (st.Term != r.term || st.Leader != r.lead):
+			// Raft drops a read request when leadership moves before it is
+			// confirmed; it will never answer.
+			r.finish(ErrLeaderChanged)
+		default:
+			kept = append(kept, r)
 		}
-		kept = append(kept, r)
 	}
 	clear(g.pendingRead[len(kept):])
 	g.pendingRead = kept
@@ -444,15 +495,17 @@ func (h *Host) checkLeadership(g *group) {
 	}
 }
 
-// failGroup stops processing a group whose storage or state machine failed.
+// failGroup stops processing a group whose storage or state machine
+// failed, and answers everything waiting on it (worker-only).
 func (h *Host) failGroup(g *group, err error) {
 	h.log.Error("raft group failed; it stops processing", "range", g.id, "err", err)
+	ferr := fmt.Errorf("%w: %v", ErrGroupFailed, err)
 	g.mu.Lock()
-	g.mu.failed = err
-	g.failPendingLocked(fmt.Errorf("%w: %v", ErrGroupFailed, err))
+	w := g.closeLocked(ferr)
 	g.mu.Unlock()
+	g.answer(w, ferr)
+	g.failReads(ferr)
 }
-
 // sendEarly sends, before the cycle's batch is persisted, the messages
 // whose meaning does not depend on it — a leader's appends and heartbeats, a
 // candidate's vote requests — so a leader's own fsync overlaps its

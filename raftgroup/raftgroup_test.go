@@ -108,6 +108,9 @@ func TestPartitionedMinorityCannotCommit(t *testing.T) {
 	if !raftgroup.IsOutcomeUnknown(r.err) && !raftgroup.IsNotProposed(r.err) {
 		t.Fatalf("want outcome-unknown or not-proposed, got %v", r.err)
 	}
+	if ctx.Err() != nil || errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("the proposal ended only because its context did: %v", r.err)
+	}
 	// The majority moves on; after healing, the minority's entry is gone.
 	mustPropose(t, c, 1, "put k majority")
 	c.Net.Heal()

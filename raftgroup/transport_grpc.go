@@ -331,7 +331,8 @@ func (t *GRPCTransport) RaftSnapshot(s grpc.ClientStreamingServer[api.SnapshotCh
 	if hdr.GetSize() > uint64(t.maxSnapshot) {
 		return s.SendAndClose(&api.SnapshotResponse{Error: ErrSnapshotTooLarge.Error()})
 	}
-	data := make([]byte, 0, hdr.GetSize())
+	// The header's size is the sender's word: preallocate at most 1 MiB.
+	data := make([]byte, 0, min(hdr.GetSize(), snapshotChunkSize))
 	data = append(data, first.GetData()...)
 	final := first.GetFinal()
 	for !final {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3/raftpb"
@@ -27,6 +28,10 @@ import (
 // Apply, so a restart resumes exactly where it left off. The counts let tests
 // prove no command applied twice.
 type KV struct {
+	// FailApplySnapshot makes ApplySnapshot fail after writing part of the
+	// snapshot, to test that a failed apply leaves nothing behind.
+	FailApplySnapshot atomic.Bool
+
 	db  *pebble.DB
 	pad []byte // guarded by mu
 
@@ -307,6 +312,9 @@ func (kv *KV) ApplySnapshot(group uint64, meta raftgroup.SnapshotMeta, data io.R
 		if err := b.Set(dataKey(group, "c", string(id[:])), cnt[:], nil); err != nil {
 			return err
 		}
+	}
+	if kv.FailApplySnapshot.Load() {
+		return errors.New("grouptest: injected ApplySnapshot failure")
 	}
 	csBytes, err := proto.Marshal(meta.ConfState)
 	if err != nil {
