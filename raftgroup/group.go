@@ -202,11 +202,11 @@ type group struct {
 
 	mu struct {
 		sync.Mutex
-		work      groupWork
-		peers     map[uint64]uint64 // replica ID -> node ID
-		pending   map[CommandID]*proposal
-		snapsOut  map[uint64]bool          // replica IDs a snapshot is being sent to
-		backoff   map[uint64]time.Duration // per-replica snapshot retry backoff
+		work     groupWork
+		peers    map[uint64]uint64 // replica ID -> node ID
+		pending  map[CommandID]*proposal
+		snapsOut map[uint64]bool          // replica IDs a snapshot is being sent to
+		backoff  map[uint64]time.Duration // per-replica snapshot retry backoff
 		// closed is set once the group stopped taking work: it failed
 		// (wraps ErrGroupFailed), was destroyed (ErrGroupDestroyed), or its
 		// host stopped (ErrStopped). Work queued after that is refused.

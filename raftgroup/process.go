@@ -506,6 +506,7 @@ func (h *Host) failGroup(g *group, err error) {
 	g.answer(w, ferr)
 	g.failReads(ferr)
 }
+
 // sendEarly sends, before the cycle's batch is persisted, the messages
 // whose meaning does not depend on it — a leader's appends and heartbeats, a
 // candidate's vote requests — so a leader's own fsync overlaps its
