@@ -75,6 +75,14 @@ func (r *Replica) applyCommandLocked(cmd *api.ReplicatedCommand, b *pebble.Batch
 		}
 		if cmd.GetLeaseTransfer() {
 			r.mu.transferring = false
+			// Raft leadership follows the lease at once (the lease loop
+			// would do it within a tick): the new holder can only write once
+			// it leads.
+			if holder := nl.GetReplica().GetReplicaId(); holder != r.replicaID {
+				if st, err := r.store.host.Status(uint64(r.rangeID)); err == nil && st.IsLeader() {
+					_ = r.store.host.TransferLeadership(uint64(r.rangeID), holder)
+				}
+			}
 		}
 		return nil, nil
 	}

@@ -266,6 +266,21 @@ func (c *Cluster) Close() {
 	}
 }
 
+// Isolate cuts a node off from the others (in-memory network only) and, as
+// liveness would, reports it down to them.
+func (c *Cluster) Isolate(id uint64) {
+	var ids []uint64
+	for _, n := range c.Nodes() {
+		ids = append(ids, n.ID)
+	}
+	c.Net.Isolate(id, ids)
+	for _, n := range c.Nodes() {
+		if n.ID != id && n.running.Load() {
+			n.Store.Host().ReportNodeDown(id)
+		}
+	}
+}
+
 // Tick ticks every running node's Raft groups (manual-clock clusters).
 func (c *Cluster) Tick() {
 	for _, n := range c.Nodes() {
@@ -356,7 +371,11 @@ func (c *Cluster) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 		if target == 0 || !c.Running(target) {
 			target = uint64(attempt%len(c.Nodes())) + 1
 		}
-		br, err := c.SendTo(ctx, target, ba)
+		// Bound each attempt, so a node that cannot make progress (cut off
+		// from its quorum) does not hold the request until ctx ends.
+		actx, acancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		br, err := c.SendTo(actx, target, ba)
+		acancel()
 		if err == nil {
 			c.mu.Lock()
 			c.mu.leaseHint[d.GetRangeId()] = target
@@ -369,7 +388,7 @@ func (c *Cluster) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 			c.mu.Lock()
 			c.mu.leaseHint[d.GetRangeId()] = nlh.GetLease().GetReplica().GetNodeId()
 			c.mu.Unlock()
-		case errors.Is(err, errNodeDown) || isUnavailable(err):
+		case errors.Is(err, errNodeDown) || isUnavailable(err) || (ctx.Err() == nil && isAttemptTimeout(err)):
 			c.mu.Lock()
 			delete(c.mu.leaseHint, d.GetRangeId())
 			c.mu.Unlock()
