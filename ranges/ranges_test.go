@@ -50,37 +50,10 @@ func put(t *testing.T, c *rangetest.Cluster, k, v string) {
 	send(t, c, &api.PutRequest{Key: uk(k), Value: []byte(v)})
 }
 
-// checkConsistent waits until every replica of every range holds the same
-// data (the consistency checker of the test cluster).
+// checkConsistent waits until the cluster passes the consistency checker.
 func checkConsistent(t *testing.T, c *rangetest.Cluster) {
 	t.Helper()
-	descs := map[uint64]*api.RangeDescriptor{}
-	for _, n := range c.Nodes() {
-		if c.Running(n.ID) {
-			for _, r := range n.Store.Replicas() {
-				descs[uint64(r.RangeID())] = r.Desc()
-			}
-		}
-	}
-	for id, d := range descs {
-		c.WaitFor(waitTimeout, fmt.Sprintf("replicas of range %d to agree", id), func() bool {
-			var first uint64
-			for i, n := range c.Nodes() {
-				if !c.Running(n.ID) {
-					continue
-				}
-				sum, _, err := rangetest.Checksum(n, d)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i > 0 && first != 0 && sum != first {
-					return false
-				}
-				first = sum
-			}
-			return true
-		})
-	}
+	c.WaitConsistent(waitTimeout)
 }
 
 func TestReadsAndWritesAcrossRanges(t *testing.T) {
@@ -220,4 +193,49 @@ func TestAcknowledgedWriteSurvivesLeaseholderKill(t *testing.T) {
 		}
 		return len(sum) == 1
 	})
+}
+
+// A replica cut off while its range moved on (and truncated its log)
+// catches up through a snapshot of the range and ends identical.
+func TestReplicaCatchesUpBySnapshot(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3})
+	put(t, c, "seed", "1")
+	var lh uint64
+	c.WaitFor(waitTimeout, "a leaseholder", func() bool {
+		lh = leaseholder(t, c, uk("seed"))
+		return lh != 0
+	})
+	lag := lh%3 + 1
+	c.Isolate(lag)
+	for i := 0; i < 150; i++ {
+		put(t, c, fmt.Sprintf("k%03d", i), fmt.Sprint(i))
+	}
+	// Wait until the leaseholder's log no longer has what the lagging
+	// replica needs (it truncates once that replica stops responding).
+	d, _ := c.RangeFor(uk("k000"))
+	c.WaitFor(waitTimeout, "the log to be truncated past the lagging replica", func() bool {
+		ls, _ := c.Node(lh).Store.Host().Status(d.GetRangeId())
+		fs, _ := c.Node(lag).Store.Host().Status(d.GetRangeId())
+		return ls.FirstIndex > fs.Applied+1
+	})
+	c.Net.Heal()
+	c.WaitFor(waitTimeout, "the lagging replica to apply a snapshot", func() bool {
+		return c.Node(lag).Store.Host().Metrics().SnapshotsApplied > 0
+	})
+	checkConsistent(t, c)
+	// The caught-up replica serves once it holds the lease (replica IDs
+	// are node IDs in the test cluster).
+	cur, err := c.Node(lh).Store.Replica(keys.RangeID(d.GetRangeId()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.TransferLease(context.Background(), lag); err != nil {
+		t.Fatalf("transferring the lease to the caught-up replica: %v", err)
+	}
+	c.WaitFor(waitTimeout, "the lease to move", func() bool { return leaseholder(t, c, uk("k000")) == lag })
+	for _, i := range []int{0, 77, 149} {
+		if v, _ := get(t, c, fmt.Sprintf("k%03d", i)); v != fmt.Sprint(i) {
+			t.Fatalf("k%03d = %q on the caught-up leaseholder", i, v)
+		}
+	}
 }

@@ -12,13 +12,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
@@ -169,9 +173,13 @@ func (c *Cluster) start(n *Node) error {
 	if c.opts.ManualClock {
 		tick = 0
 	}
+	var logger *slog.Logger
+	if os.Getenv("MERIDIAN_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	s, err := ranges.NewStore(ranges.StoreConfig{
 		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
-		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration,
+		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -432,4 +440,101 @@ func checksumSpan(e *mvcc.Engine, start, end []byte) (uint64, int, error) {
 		n++
 	}
 	return h, n, it.Error()
+}
+
+// CheckConsistency verifies what every test cluster must always satisfy:
+// the ranges on the running nodes tile the addressable keyspace
+// [keys.MetaMin, keys.KeyMax) with no gap or overlap; every replica of a
+// range has the same descriptor; meta (read from the node's engine) holds
+// each range's current descriptor under its end key; and every replica of a
+// range holds identical data once they have applied the same index.
+func (c *Cluster) CheckConsistency() error {
+	descs := map[uint64]*api.RangeDescriptor{}
+	for _, n := range c.Nodes() {
+		if !n.running.Load() {
+			continue
+		}
+		for _, r := range n.Store.Replicas() {
+			d := r.Desc()
+			if prev, ok := descs[d.GetRangeId()]; ok && !proto.Equal(prev, d) {
+				return fmt.Errorf("range %d: replicas disagree on the descriptor: %v vs %v", d.GetRangeId(), prev, d)
+			}
+			descs[d.GetRangeId()] = d
+		}
+	}
+	sorted := make([]*api.RangeDescriptor, 0, len(descs))
+	for _, d := range descs {
+		sorted = append(sorted, d)
+	}
+	slices.SortFunc(sorted, func(a, b *api.RangeDescriptor) int { return bytes.Compare(a.GetStartKey(), b.GetStartKey()) })
+	want := keys.MetaMin
+	for _, d := range sorted {
+		if !bytes.Equal(d.GetStartKey(), want) {
+			return fmt.Errorf("ranges do not tile the keyspace: range %d starts at %s, want %s", d.GetRangeId(), keys.Pretty(d.GetStartKey()), keys.Pretty(want))
+		}
+		want = d.GetEndKey()
+	}
+	if !bytes.Equal(want, keys.KeyMax) {
+		return fmt.Errorf("ranges do not tile the keyspace: the last ends at %s", keys.Pretty(want))
+	}
+	for _, n := range c.Nodes() {
+		if !n.running.Load() {
+			continue
+		}
+		for _, d := range sorted {
+			v, ok, err := mvcc.Get(n.Engine.DB(), keys.MetaKey(d.GetEndKey()), hlc.MaxTimestamp, mvcc.ReadOptions{})
+			if err != nil {
+				return err
+			}
+			var md api.RangeDescriptor
+			if !ok {
+				return fmt.Errorf("node %d: no meta entry for range %d", n.ID, d.GetRangeId())
+			}
+			if err := proto.Unmarshal(v.RawBytes, &md); err != nil {
+				return err
+			}
+			if !proto.Equal(&md, d) {
+				return fmt.Errorf("node %d: meta for range %d is %v, the range says %v", n.ID, d.GetRangeId(), &md, d)
+			}
+		}
+	}
+	for _, d := range sorted {
+		var first uint64
+		var firstNode uint64
+		for _, n := range c.Nodes() {
+			if !n.running.Load() {
+				continue
+			}
+			sum, _, err := Checksum(n, d)
+			if err != nil {
+				return err
+			}
+			if firstNode == 0 {
+				first, firstNode = sum, n.ID
+			} else if sum != first {
+				return fmt.Errorf("range %d: node %d and node %d hold different data", d.GetRangeId(), firstNode, n.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// WaitConsistent waits until CheckConsistency passes (replicas may still be
+// applying the last commands).
+func (c *Cluster) WaitConsistent(timeout time.Duration) {
+	c.t.Helper()
+	var last error
+	deadline := time.Now().Add(timeout)
+	for {
+		if last = c.CheckConsistency(); last == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("rangetest: cluster not consistent after %v: %v", timeout, last)
+		}
+		if c.opts.ManualClock {
+			c.Tick()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
