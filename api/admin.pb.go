@@ -638,7 +638,7 @@ type RangeStatus struct {
 	NodeId  uint64 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	StoreId uint64 `protobuf:"varint,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	// The replica's descriptor of the range (it may lag the leaseholder's).
-	Descriptor_ *RangeDescriptor `protobuf:"bytes,3,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
+	RangeDescriptor *RangeDescriptor `protobuf:"bytes,3,opt,name=range_descriptor,json=rangeDescriptor,proto3" json:"range_descriptor,omitempty"`
 	// The lease this replica knows of; nil when none was ever granted.
 	Lease *Lease `protobuf:"bytes,4,opt,name=lease,proto3" json:"lease,omitempty"`
 	// The replica's Raft state.
@@ -695,9 +695,9 @@ func (x *RangeStatus) GetStoreId() uint64 {
 	return 0
 }
 
-func (x *RangeStatus) GetDescriptor_() *RangeDescriptor {
+func (x *RangeStatus) GetRangeDescriptor() *RangeDescriptor {
 	if x != nil {
-		return x.Descriptor_
+		return x.RangeDescriptor
 	}
 	return nil
 }
@@ -834,13 +834,11 @@ const file_api_admin_proto_rawDesc = "" +
 	"\x06commit\x18\x03 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x04 \x01(\x04R\aapplied\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x1a\n" +
-	"\bquiesced\x18\x06 \x01(\bR\bquiesced\"\xaa\x02\n" +
+	"\bquiesced\x18\x06 \x01(\bR\bquiesced\"\xb5\x02\n" +
 	"\vRangeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x19\n" +
-	"\bstore_id\x18\x02 \x01(\x04R\astoreId\x12=\n" +
-	"\n" +
-	"descriptor\x18\x03 \x01(\v2\x1d.meridian.api.RangeDescriptorR\n" +
-	"descriptor\x12)\n" +
+	"\bstore_id\x18\x02 \x01(\x04R\astoreId\x12H\n" +
+	"\x10range_descriptor\x18\x03 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x0frangeDescriptor\x12)\n" +
 	"\x05lease\x18\x04 \x01(\v2\x13.meridian.api.LeaseR\x05lease\x12,\n" +
 	"\x04raft\x18\x05 \x01(\v2\x18.meridian.api.RaftStatusR\x04raft\x12-\n" +
 	"\x05stats\x18\x06 \x01(\v2\x17.meridian.api.MVCCStatsR\x05stats\x12 \n" +
@@ -900,7 +898,7 @@ var file_api_admin_proto_depIdxs = []int32{
 	0,  // 3: meridian.api.ReplicaChange.type:type_name -> meridian.api.ReplicaChangeType
 	5,  // 4: meridian.api.ChangeReplicasRequest.changes:type_name -> meridian.api.ReplicaChange
 	13, // 5: meridian.api.ChangeReplicasResponse.descriptor:type_name -> meridian.api.RangeDescriptor
-	13, // 6: meridian.api.RangeStatus.descriptor:type_name -> meridian.api.RangeDescriptor
+	13, // 6: meridian.api.RangeStatus.range_descriptor:type_name -> meridian.api.RangeDescriptor
 	12, // 7: meridian.api.RangeStatus.lease:type_name -> meridian.api.Lease
 	9,  // 8: meridian.api.RangeStatus.raft:type_name -> meridian.api.RaftStatus
 	14, // 9: meridian.api.RangeStatus.stats:type_name -> meridian.api.MVCCStats

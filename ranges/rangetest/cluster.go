@@ -190,6 +190,7 @@ func (c *Cluster) start(n *Node) error {
 		n.srv = grpc.NewServer()
 		api.RegisterRaftTransportServer(n.srv, n.tr)
 		api.RegisterInternalServer(n.srv, s)
+		api.RegisterAdminServer(n.srv, s.Admin())
 		go func() { _ = n.srv.Serve(n.lis) }()
 		conn, err := grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecureCreds()))
 		if err != nil {
@@ -337,6 +338,9 @@ func (c *Cluster) RangeFor(key []byte) (*api.RangeDescriptor, error) {
 	}
 	return nil, fmt.Errorf("rangetest: no range holds %s", keys.Pretty(key))
 }
+
+// Conn returns a gRPC connection to the node (GRPC clusters only).
+func (n *Node) Conn() *grpc.ClientConn { return n.conn }
 
 // SendTo sends a batch to one node (over gRPC when the cluster uses it).
 func (c *Cluster) SendTo(ctx context.Context, node uint64, ba *api.BatchRequest) (*api.BatchResponse, error) {

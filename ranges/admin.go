@@ -1,0 +1,80 @@
+package ranges
+
+import (
+	"bytes"
+	"context"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/keys"
+)
+
+// Admin serves api.AdminServer for a store: lease transfers and range
+// status for tests and the CLI. Splits and replica changes arrive with the
+// next issue; until then they answer Unimplemented.
+type Admin struct {
+	api.UnimplementedAdminServer
+	store *Store
+}
+
+// Admin returns the store's admin service.
+func (s *Store) Admin() *Admin { return &Admin{store: s} }
+
+// TransferLease moves a range's lease to the replica on the target node (or
+// store). It must be sent to the current leaseholder.
+func (a *Admin) TransferLease(ctx context.Context, req *api.TransferLeaseRequest) (*api.TransferLeaseResponse, error) {
+	r, err := a.store.Replica(keys.RangeID(req.GetRangeId()))
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	d := r.Desc()
+	target := d.ReplicaByNode(req.GetTargetNodeId())
+	if req.GetTargetStoreId() != 0 {
+		target = d.ReplicaByStore(req.GetTargetStoreId())
+	}
+	if target == nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ranges: range %d has no replica on node %d store %d", req.GetRangeId(), req.GetTargetNodeId(), req.GetTargetStoreId())
+	}
+	if err := r.TransferLease(ctx, target.GetReplicaId()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &api.TransferLeaseResponse{Lease: r.Lease()}, nil
+}
+
+// RangeStatus lists every replica on the store (or the one for a range ID,
+// or the one holding a key) with its descriptor, lease, Raft state and
+// stats.
+func (a *Admin) RangeStatus(_ context.Context, req *api.RangeStatusRequest) (*api.RangeStatusResponse, error) {
+	s := a.store
+	now := s.cfg.Clock.Now()
+	resp := &api.RangeStatusResponse{NodeId: s.cfg.NodeID, Now: api.NewTimestamp(now)}
+	for _, r := range s.Replicas() {
+		d := r.Desc()
+		if req.GetRangeId() != 0 && d.GetRangeId() != req.GetRangeId() {
+			continue
+		}
+		if len(req.GetKey()) > 0 && !d.ContainsKey(req.GetKey()) {
+			continue
+		}
+		r.mu.RLock()
+		st := r.mu.state
+		stats := st.stats
+		r.mu.RUnlock()
+		rs := &api.RangeStatus{NodeId: s.cfg.NodeID, StoreId: s.cfg.StoreID, RangeDescriptor: d, Lease: st.lease, Stats: stats.ToProto()}
+		rs.Leaseholder = st.lease.GetReplica().GetReplicaId() == r.replicaID && r.leaseValid(st.lease, now)
+		if hs, err := s.host.Status(uint64(r.rangeID)); err == nil {
+			rs.Raft = &api.RaftStatus{
+				Leader: hs.Leader, Term: hs.Term, Commit: hs.Commit, Applied: hs.Applied,
+				State: hs.State.String(), Quiesced: s.host.Quiesced(uint64(r.rangeID)),
+			}
+		}
+		resp.Ranges = append(resp.Ranges, rs)
+	}
+	slices.SortFunc(resp.Ranges, func(x, y *api.RangeStatus) int {
+		return bytes.Compare(x.GetRangeDescriptor().GetStartKey(), y.GetRangeDescriptor().GetStartKey())
+	})
+	return resp, nil
+}

@@ -1,0 +1,51 @@
+package ranges_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/ranges/rangetest"
+)
+
+// The admin service, over gRPC: range status lists every range with its
+// leaseholder, and a lease transfer moves the lease to the named node.
+func TestAdminStatusAndTransferLease(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3, GRPC: true, SplitKeys: [][]byte{uk("m")}})
+	put(t, c, "a", "1")
+	ctx := context.Background()
+	var lh uint64
+	c.WaitFor(waitTimeout, "a leaseholder", func() bool {
+		lh = leaseholder(t, c, uk("a"))
+		return lh != 0
+	})
+	st, err := api.NewAdminClient(c.Node(lh).Conn()).RangeStatus(ctx, &api.RangeStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GetRanges()) != 3 {
+		t.Fatalf("node %d lists %d ranges, want 3 (system, [u, um), [um, max))", lh, len(st.GetRanges()))
+	}
+	d, _ := c.RangeFor(uk("a"))
+	var found bool
+	for _, rs := range st.GetRanges() {
+		if rs.GetRangeDescriptor().GetRangeId() == d.GetRangeId() {
+			found = true
+			if !rs.GetLeaseholder() || rs.GetRaft().GetLeader() == 0 || rs.GetStats().GetLiveCount() != 1 {
+				t.Fatalf("status of range %d on its leaseholder: %v", d.GetRangeId(), rs)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("range %d missing from status", d.GetRangeId())
+	}
+	target := lh%3 + 1
+	if _, err := api.NewAdminClient(c.Node(lh).Conn()).TransferLease(ctx, &api.TransferLeaseRequest{RangeId: d.GetRangeId(), TargetNodeId: target}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(waitTimeout, "the lease to reach the target", func() bool { return leaseholder(t, c, uk("a")) == target })
+	put(t, c, "a", "2")
+	if v, _ := get(t, c, "a"); v != "2" {
+		t.Fatalf("after the transfer a = %q", v)
+	}
+}
