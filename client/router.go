@@ -341,52 +341,105 @@ func (r *Router) sendPart(ctx context.Context, orig *api.BatchRequest, p part, m
 }
 
 // divide resolves the ranges of items and groups them into parts, one per
-// range, ordered by start key; span requests are truncated to each range.
+// range, in key order. It walks the keys the items touch from the lowest
+// up: each step looks up the range holding the cursor and takes every
+// item's share of [cursor, range end), so each key is assigned to exactly
+// one part even if the cache changes during the walk (requests that share
+// a key therefore share a part, in request order).
 func (r *Router) divide(ctx context.Context, ba *api.BatchRequest, items []item) ([]part, error) {
+	cur := lowestKey(items)
 	var parts []part
-	add := func(e CacheEntry, it item) {
-		for i := range parts {
-			if parts[i].entry.Desc.GetRangeId() == e.Desc.GetRangeId() {
-				parts[i].items = append(parts[i].items, it)
-				return
-			}
-		}
-		parts = append(parts, part{entry: e, items: append(make([]item, 0, len(items)), it)})
-	}
 	truncated := false
-	for _, it := range items {
-		req := it.req.Inner()
-		k, end := req.KeySpan()
-		if end == nil {
-			e, err := r.lookup(ctx, k, false)
-			if err != nil {
-				return nil, err
-			}
-			add(e, it)
-			continue
+	for cur != nil {
+		e, err := r.lookup(ctx, cur, false)
+		if err != nil {
+			return nil, err
 		}
-		for cur := k; bytes.Compare(cur, end) < 0; {
-			e, err := r.lookup(ctx, cur, false)
-			if err != nil {
-				return nil, err
+		end := e.Desc.GetEndKey()
+		p := part{entry: e}
+		for _, it := range items {
+			if sub, ok := restrict(it.req, cur, end); ok {
+				truncated = truncated || sub != it.req
+				p.items = append(p.items, item{idx: it.idx, req: sub})
 			}
-			sub := truncate(it.req, e.Desc)
-			if sub != it.req {
-				truncated = true
-			}
-			add(e, item{idx: it.idx, req: sub})
-			cur = e.Desc.GetEndKey()
 		}
+		if len(p.items) > 0 {
+			parts = append(parts, p)
+		}
+		cur = nextKeyAtOrAbove(items, end)
 	}
 	if len(parts) == 1 && !truncated && len(items) == len(ba.GetRequests()) {
-		parts[0].whole = true
-	}
-	if len(parts) > 1 {
-		sort.Slice(parts, func(i, j int) bool {
-			return bytes.Compare(parts[i].entry.Desc.GetStartKey(), parts[j].entry.Desc.GetStartKey()) < 0
-		})
+		// The part is the caller's batch only if every item is the
+		// caller's request itself (after a retry, items may be pieces
+		// truncated earlier).
+		whole := true
+		for _, it := range parts[0].items {
+			whole = whole && it.req == ba.GetRequests()[it.idx]
+		}
+		parts[0].whole = whole
 	}
 	return parts, nil
+}
+
+// lowestKey returns the lowest key any item touches, or nil for none.
+func lowestKey(items []item) []byte {
+	var lo []byte
+	for _, it := range items {
+		k, _ := it.req.Inner().KeySpan()
+		if lo == nil || bytes.Compare(k, lo) < 0 {
+			lo = k
+		}
+	}
+	return lo
+}
+
+// nextKeyAtOrAbove returns the lowest key at or above bound that an item
+// touches, or nil if none does.
+func nextKeyAtOrAbove(items []item, bound []byte) []byte {
+	var next []byte
+	for _, it := range items {
+		k, end := it.req.Inner().KeySpan()
+		var cand []byte
+		switch {
+		case end == nil:
+			if bytes.Compare(k, bound) >= 0 {
+				cand = k
+			}
+		case bytes.Compare(end, bound) > 0:
+			cand = k
+			if bytes.Compare(cand, bound) < 0 {
+				cand = bound
+			}
+		}
+		if cand != nil && (next == nil || bytes.Compare(cand, next) < 0) {
+			next = cand
+		}
+	}
+	return next
+}
+
+// restrict returns u's share of [lo, hi): a point request whose key is
+// inside, or a span request cut to its intersection with [lo, hi) (u
+// itself when the span lies inside). ok is false when u has no share.
+func restrict(u *api.RequestUnion, lo, hi []byte) (_ *api.RequestUnion, ok bool) {
+	req := u.Inner()
+	k, end := req.KeySpan()
+	if end == nil {
+		return u, bytes.Compare(lo, k) <= 0 && bytes.Compare(k, hi) < 0
+	}
+	if bytes.Compare(k, hi) >= 0 || bytes.Compare(end, lo) <= 0 {
+		return nil, false
+	}
+	if bytes.Compare(lo, k) <= 0 && bytes.Compare(end, hi) <= 0 {
+		return u, true
+	}
+	if bytes.Compare(k, lo) < 0 {
+		k = lo
+	}
+	if bytes.Compare(end, hi) > 0 {
+		end = hi
+	}
+	return api.WrapRequest(withSpan(req, k, end)), true
 }
 
 // sendUnlimited sends a batch without key or byte limits: every range's
@@ -451,6 +504,10 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 		if ctx.Err() != nil {
 			return nil, giveUp(ctx, last)
 		}
+		// Re-divide in request order, so that requests on the same range
+		// keep their order within a part (pieces of one span request stay
+		// in key order).
+		sort.SliceStable(items, func(a, b int) bool { return items[a].idx < items[b].idx })
 		if allLearned && immediate < maxImmediateRetries {
 			immediate++
 			continue
@@ -459,23 +516,6 @@ func (r *Router) sendUnlimited(ctx context.Context, ba *api.BatchRequest) (*api.
 			return nil, err
 		}
 	}
-}
-
-// truncate returns u restricted to d's span: u itself when its span lies
-// inside d (or it is a point request), else a copy with a narrower span.
-func truncate(u *api.RequestUnion, d *api.RangeDescriptor) *api.RequestUnion {
-	req := u.Inner()
-	k, end := req.KeySpan()
-	if end == nil || d.ContainsSpan(k, end) {
-		return u
-	}
-	if bytes.Compare(k, d.GetStartKey()) < 0 {
-		k = d.GetStartKey()
-	}
-	if bytes.Compare(end, d.GetEndKey()) > 0 {
-		end = d.GetEndKey()
-	}
-	return api.WrapRequest(withSpan(req, k, end))
 }
 
 // withSpan returns a span request like req over [k, end).

@@ -64,16 +64,20 @@ func (r *Router) sendLimited(ctx context.Context, ba *api.BatchRequest) (*api.Ba
 			return nil, err
 		}
 		d := e.Desc
+		// This step covers [cursor, end) going forward and [start, cursor)
+		// in reverse: the cursor bounds it, not the descriptor, so no key
+		// is visited twice even if the cache changed since the last step.
+		lo, hi := cursor, d.GetEndKey()
+		if reverse {
+			lo, hi = d.GetStartKey(), cursor
+		}
 		p := part{entry: e}
 		for i, u := range reqs {
-			k, end := u.Inner().KeySpan()
-			switch {
-			case end == nil:
-				if d.ContainsKey(k) {
-					p.items = append(p.items, item{idx: i, req: u})
-				}
-			case !limitHit && bytes.Compare(k, d.GetEndKey()) < 0 && bytes.Compare(d.GetStartKey(), end) < 0:
-				p.items = append(p.items, item{idx: i, req: truncate(u, d)})
+			if _, end := u.Inner().KeySpan(); end != nil && limitHit {
+				continue
+			}
+			if sub, ok := restrict(u, lo, hi); ok {
+				p.items = append(p.items, item{idx: i, req: sub})
 			}
 		}
 		if len(p.items) > 0 {
@@ -120,9 +124,9 @@ func (r *Router) sendLimited(ctx context.Context, ba *api.BatchRequest) (*api.Ba
 				limitHit = true
 			}
 		}
-		boundary := d.GetEndKey()
+		boundary := hi
 		if reverse {
-			boundary = d.GetStartKey()
+			boundary = lo
 		}
 		if limitHit && !resumeSet {
 			resumeSet = true

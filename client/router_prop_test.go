@@ -108,3 +108,116 @@ func TestRouterPagedScanMatchesModel(t *testing.T) {
 		}
 	})
 }
+
+// TestRouterBatchMatchesModel sends random batches (Get, Put, Increment,
+// Delete, DeleteRange, Scan, ReverseScan over a small keyspace) through a
+// cluster that splits and moves leases between batches, and checks every
+// response against a sequential map model: requests that share a key land
+// in the same range's part, in request order, so the outcome equals
+// applying the batch in order.
+func TestRouterBatchMatchesModel(t *testing.T) {
+	pool := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c := newFakeCluster(rt, 3, rapid.SliceOfNDistinct(rapid.SampledFrom(pool[1:]), 0, 4, rapid.ID[string]).Draw(rt, "splits")...)
+		r := NewRouter(RouterConfig{Dialer: c, SeedNodes: []uint64{2}, InitialBackoff: 100 * time.Microsecond})
+		model := map[string]int64{}
+		key := rapid.SampledFrom(pool)
+		for b := range rapid.IntRange(1, 6).Draw(rt, "batches") {
+			switch rapid.IntRange(0, 2).Draw(rt, "change") {
+			case 1:
+				k := uk(key.Draw(rt, "splitAt"))
+				if string(c.rangeFor(k).GetStartKey()) != string(k) {
+					c.split(k)
+				}
+			case 2:
+				c.moveLease(uk(key.Draw(rt, "leaseKey")), uint64(rapid.IntRange(1, 3).Draw(rt, "holder")))
+			}
+			ba := &api.BatchRequest{}
+			var check []func(u *api.ResponseUnion)
+			for range rapid.IntRange(1, 8).Draw(rt, "requests") {
+				k := key.Draw(rt, "key")
+				switch op := rapid.IntRange(0, 6).Draw(rt, "op"); op {
+				case 0:
+					ba.Add(&api.GetRequest{Key: uk(k)})
+					v, ok := model[k]
+					check = append(check, func(u *api.ResponseUnion) {
+						got := u.GetGet().GetValue()
+						if (got != nil) != ok || (ok && string(got.GetRawBytes()) != string(api.EncodeCounter(v))) {
+							rt.Fatalf("batch %d: Get(%s) = %v, want %d (%v)", b, k, got, v, ok)
+						}
+					})
+				case 1:
+					v := int64(rapid.IntRange(-5, 5).Draw(rt, "v"))
+					ba.Add(&api.PutRequest{Key: uk(k), Value: api.EncodeCounter(v)})
+					model[k] = v
+					check = append(check, func(*api.ResponseUnion) {})
+				case 2:
+					d := int64(rapid.IntRange(-3, 3).Draw(rt, "inc"))
+					ba.Add(&api.IncrementRequest{Key: uk(k), Increment: d})
+					model[k] += d
+					want := model[k]
+					check = append(check, func(u *api.ResponseUnion) {
+						if got := u.GetIncrement().GetNewValue(); got != want {
+							rt.Fatalf("batch %d: Increment(%s) = %d, want %d", b, k, got, want)
+						}
+					})
+				case 3:
+					ba.Add(&api.DeleteRequest{Key: uk(k)})
+					delete(model, k)
+					check = append(check, func(*api.ResponseUnion) {})
+				case 4, 5, 6:
+					// [s, e), or [s, end of the user keyspace) when e <= s.
+					s, e := k, key.Draw(rt, "end")
+					start, end := uk(s), uk(e)
+					if e <= s {
+						e, end = "∞", keys.UserSpanEnd
+					}
+					var rows []string
+					for mk := range model {
+						if mk >= s && (e == "∞" || mk < e) {
+							rows = append(rows, mk)
+						}
+					}
+					slices.Sort(rows)
+					switch op {
+					case 4:
+						ba.Add(&api.DeleteRangeRequest{Key: start, EndKey: end})
+						for _, mk := range rows {
+							delete(model, mk)
+						}
+						check = append(check, func(u *api.ResponseUnion) {
+							if got := u.GetDeleteRange().GetNumKeys(); got != int64(len(rows)) {
+								rt.Fatalf("batch %d: DeleteRange [%s, %s) deleted %d, want %d", b, s, e, got, len(rows))
+							}
+						})
+					case 5:
+						ba.Add(&api.ScanRequest{Key: start, EndKey: end})
+						check = append(check, func(u *api.ResponseUnion) {
+							if got := rowKeys(u.GetScan().GetRows()); !slices.Equal(got, rows) {
+								rt.Fatalf("batch %d: Scan [%s, %s) = %v, want %v", b, s, e, got, rows)
+							}
+						})
+					case 6:
+						rev := slices.Clone(rows)
+						slices.Reverse(rev)
+						ba.Add(&api.ReverseScanRequest{Key: start, EndKey: end})
+						check = append(check, func(u *api.ResponseUnion) {
+							if got := rowKeys(u.GetReverseScan().GetRows()); !slices.Equal(got, rev) {
+								rt.Fatalf("batch %d: ReverseScan [%s, %s) = %v, want %v", b, s, e, got, rev)
+							}
+						})
+					}
+				}
+			}
+			resp, err := r.Send(ctx, ba)
+			if err != nil {
+				rt.Fatalf("batch %d: %v", b, err)
+			}
+			for i, f := range check {
+				f(resp.GetResponses()[i])
+			}
+		}
+	})
+}
