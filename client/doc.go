@@ -15,6 +15,7 @@
 //     equal generation, and is dropped if an overlapping one is newer, so
 //     cached descriptors never overlap and a stale meta read cannot undo
 //     what a RangeKeyMismatchError taught.
+//     The cache is unbounded: one entry per range the router has used.
 //   - Finding range 1: until its descriptor is cached, meta reads go to
 //     RouterConfig.SeedNodes in turn (following NotLeaseholder hints). The
 //     first meta read returns range 1's own descriptor with the ones after
@@ -65,11 +66,15 @@
 //
 //  1. Send validates the batch (api.BatchRequest.Validate, and keys within
 //     [keys.MetaMin, keys.KeyMax)).
-//  2. Without limits: divide resolves each request's key (or each range a
-//     span crosses) through the cache, reading meta on a miss, and groups
-//     the requests into one part per range. Parts go out in parallel (one
-//     goroutine per extra part, all joined before Send returns); a batch
-//     inside one range goes out unchanged on the caller's goroutine.
+//  2. Without limits: divide walks the batch's keys from the lowest up,
+//     looking up the range holding a cursor (reading meta on a miss) and
+//     giving that range every request's share of [cursor, range end), so
+//     each key lands in exactly one part even if the cache changes during
+//     the walk, and requests sharing a key keep their order in one part.
+//     Parts go out in parallel (one goroutine per part, all joined before
+//     Send returns); a batch inside one range goes out unchanged on the
+//     caller's goroutine. With limits, sendLimited walks the same way,
+//     one range at a time.
 //  3. sendToReplicas tries the range's replicas: leaseholder first, then
 //     voters, then learners; a NotLeaseholderError with a lease hint sends
 //     the batch to the holder next and updates the cache; Unavailable or a
