@@ -46,6 +46,10 @@ type ReplicatedCommand struct {
 	// Set with new_lease when the holder hands its lease to another replica
 	// before it expires.
 	LeaseTransfer bool `protobuf:"varint,5,opt,name=lease_transfer,json=leaseTransfer,proto3" json:"lease_transfer,omitempty"`
+	// A split: write_batch rewrites the left-hand descriptor and writes the
+	// right-hand range's initial state; every replica then shrinks the left
+	// range and creates the right one from its own data (nothing is copied).
+	Split         *SplitTrigger `protobuf:"bytes,6,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -115,6 +119,86 @@ func (x *ReplicatedCommand) GetLeaseTransfer() bool {
 	return false
 }
 
+func (x *ReplicatedCommand) GetSplit() *SplitTrigger {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+// SplitTrigger describes a split as it applies.
+type SplitTrigger struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The left-hand range after the split (same range ID, shorter span).
+	Left *RangeDescriptor `protobuf:"bytes,1,opt,name=left,proto3" json:"left,omitempty"`
+	// The new right-hand range: [split key, old end), same replicas.
+	Right *RangeDescriptor `protobuf:"bytes,2,opt,name=right,proto3" json:"right,omitempty"`
+	// The MVCC stats of each side, computed when the split was evaluated;
+	// they add up to the range's stats before the split.
+	LeftStats     *MVCCStats `protobuf:"bytes,3,opt,name=left_stats,json=leftStats,proto3" json:"left_stats,omitempty"`
+	RightStats    *MVCCStats `protobuf:"bytes,4,opt,name=right_stats,json=rightStats,proto3" json:"right_stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitTrigger) Reset() {
+	*x = SplitTrigger{}
+	mi := &file_api_replicated_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitTrigger) ProtoMessage() {}
+
+func (x *SplitTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_api_replicated_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitTrigger.ProtoReflect.Descriptor instead.
+func (*SplitTrigger) Descriptor() ([]byte, []int) {
+	return file_api_replicated_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SplitTrigger) GetLeft() *RangeDescriptor {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *SplitTrigger) GetRight() *RangeDescriptor {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+func (x *SplitTrigger) GetLeftStats() *MVCCStats {
+	if x != nil {
+		return x.LeftStats
+	}
+	return nil
+}
+
+func (x *SplitTrigger) GetRightStats() *MVCCStats {
+	if x != nil {
+		return x.RightStats
+	}
+	return nil
+}
+
 // RangeAppliedState is persisted with every applied command, atomically
 // with its effects.
 type RangeAppliedState struct {
@@ -131,7 +215,7 @@ type RangeAppliedState struct {
 
 func (x *RangeAppliedState) Reset() {
 	*x = RangeAppliedState{}
-	mi := &file_api_replicated_proto_msgTypes[1]
+	mi := &file_api_replicated_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +227,7 @@ func (x *RangeAppliedState) String() string {
 func (*RangeAppliedState) ProtoMessage() {}
 
 func (x *RangeAppliedState) ProtoReflect() protoreflect.Message {
-	mi := &file_api_replicated_proto_msgTypes[1]
+	mi := &file_api_replicated_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +240,7 @@ func (x *RangeAppliedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeAppliedState.ProtoReflect.Descriptor instead.
 func (*RangeAppliedState) Descriptor() ([]byte, []int) {
-	return file_api_replicated_proto_rawDescGZIP(), []int{1}
+	return file_api_replicated_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RangeAppliedState) GetRaftAppliedIndex() uint64 {
@@ -184,7 +268,7 @@ var File_api_replicated_proto protoreflect.FileDescriptor
 
 const file_api_replicated_proto_rawDesc = "" +
 	"\n" +
-	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xee\x01\n" +
+	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xa0\x02\n" +
 	"\x11ReplicatedCommand\x12%\n" +
 	"\x0elease_sequence\x18\x01 \x01(\x03R\rleaseSequence\x12\x1f\n" +
 	"\vwrite_batch\x18\x02 \x01(\fR\n" +
@@ -192,7 +276,15 @@ const file_api_replicated_proto_rawDesc = "" +
 	"\vstats_delta\x18\x03 \x01(\v2\x17.meridian.api.MVCCStatsR\n" +
 	"statsDelta\x120\n" +
 	"\tnew_lease\x18\x04 \x01(\v2\x13.meridian.api.LeaseR\bnewLease\x12%\n" +
-	"\x0elease_transfer\x18\x05 \x01(\bR\rleaseTransfer\"\xa2\x01\n" +
+	"\x0elease_transfer\x18\x05 \x01(\bR\rleaseTransfer\x120\n" +
+	"\x05split\x18\x06 \x01(\v2\x1a.meridian.api.SplitTriggerR\x05split\"\xe8\x01\n" +
+	"\fSplitTrigger\x121\n" +
+	"\x04left\x18\x01 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x04left\x123\n" +
+	"\x05right\x18\x02 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x05right\x126\n" +
+	"\n" +
+	"left_stats\x18\x03 \x01(\v2\x17.meridian.api.MVCCStatsR\tleftStats\x128\n" +
+	"\vright_stats\x18\x04 \x01(\v2\x17.meridian.api.MVCCStatsR\n" +
+	"rightStats\"\xa2\x01\n" +
 	"\x11RangeAppliedState\x12,\n" +
 	"\x12raft_applied_index\x18\x01 \x01(\x04R\x10raftAppliedIndex\x12-\n" +
 	"\x05stats\x18\x02 \x01(\v2\x17.meridian.api.MVCCStatsR\x05stats\x120\n" +
@@ -211,24 +303,31 @@ func file_api_replicated_proto_rawDescGZIP() []byte {
 	return file_api_replicated_proto_rawDescData
 }
 
-var file_api_replicated_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_api_replicated_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_api_replicated_proto_goTypes = []any{
 	(*ReplicatedCommand)(nil), // 0: meridian.api.ReplicatedCommand
-	(*RangeAppliedState)(nil), // 1: meridian.api.RangeAppliedState
-	(*MVCCStats)(nil),         // 2: meridian.api.MVCCStats
-	(*Lease)(nil),             // 3: meridian.api.Lease
-	(*raftpb.ConfState)(nil),  // 4: raftpb.ConfState
+	(*SplitTrigger)(nil),      // 1: meridian.api.SplitTrigger
+	(*RangeAppliedState)(nil), // 2: meridian.api.RangeAppliedState
+	(*MVCCStats)(nil),         // 3: meridian.api.MVCCStats
+	(*Lease)(nil),             // 4: meridian.api.Lease
+	(*RangeDescriptor)(nil),   // 5: meridian.api.RangeDescriptor
+	(*raftpb.ConfState)(nil),  // 6: raftpb.ConfState
 }
 var file_api_replicated_proto_depIdxs = []int32{
-	2, // 0: meridian.api.ReplicatedCommand.stats_delta:type_name -> meridian.api.MVCCStats
-	3, // 1: meridian.api.ReplicatedCommand.new_lease:type_name -> meridian.api.Lease
-	2, // 2: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
-	4, // 3: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 0: meridian.api.ReplicatedCommand.stats_delta:type_name -> meridian.api.MVCCStats
+	4, // 1: meridian.api.ReplicatedCommand.new_lease:type_name -> meridian.api.Lease
+	1, // 2: meridian.api.ReplicatedCommand.split:type_name -> meridian.api.SplitTrigger
+	5, // 3: meridian.api.SplitTrigger.left:type_name -> meridian.api.RangeDescriptor
+	5, // 4: meridian.api.SplitTrigger.right:type_name -> meridian.api.RangeDescriptor
+	3, // 5: meridian.api.SplitTrigger.left_stats:type_name -> meridian.api.MVCCStats
+	3, // 6: meridian.api.SplitTrigger.right_stats:type_name -> meridian.api.MVCCStats
+	3, // 7: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
+	6, // 8: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_api_replicated_proto_init() }
@@ -244,7 +343,7 @@ func file_api_replicated_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_replicated_proto_rawDesc), len(file_api_replicated_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3,6 +3,7 @@ package ranges
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,30 @@ func (a *Admin) TransferLease(ctx context.Context, req *api.TransferLeaseRequest
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &api.TransferLeaseResponse{Lease: r.Lease()}, nil
+}
+
+// AdminSplit splits the range holding split_key (or range_id) at that key.
+// It must reach the range's leaseholder.
+func (a *Admin) AdminSplit(ctx context.Context, req *api.AdminSplitRequest) (*api.AdminSplitResponse, error) {
+	var r *Replica
+	for _, rr := range a.store.Replicas() {
+		d := rr.Desc()
+		if (req.GetRangeId() != 0 && d.GetRangeId() == req.GetRangeId()) || (req.GetRangeId() == 0 && d.ContainsKey(req.GetSplitKey())) {
+			r = rr
+		}
+	}
+	if r == nil {
+		return nil, status.Errorf(codes.NotFound, "ranges: no range on this store holds the split key")
+	}
+	left, right, err := r.AdminSplit(ctx, req.GetSplitKey())
+	if err != nil {
+		var inv *api.InvalidRequestError
+		if errors.As(err, &inv) {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &api.AdminSplitResponse{Left: left, Right: right}, nil
 }
 
 // RangeStatus lists every replica on the store (or the one for a range ID,

@@ -99,6 +99,12 @@ func (r *Replica) applyCommandLocked(cmd *api.ReplicatedCommand, b *pebble.Batch
 			return nil, err
 		}
 	}
+	if sp := cmd.GetSplit(); sp != nil {
+		if err := r.splitAppliedLocked(sp); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
 	st.stats.Add(mvcc.StatsFromProto(cmd.GetStatsDelta()))
 	return nil, nil
 }

@@ -32,7 +32,7 @@ func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 	for _, ru := range ba.GetRequests() {
 		k, ek := ru.Inner().KeySpan()
 		if !desc.ContainsSpan(k, ek) {
-			return nil, &api.RangeKeyMismatchError{RequestedStartKey: k, RequestedEndKey: ek, Ranges: []*api.RangeDescriptor{desc}}
+			return nil, &api.RangeKeyMismatchError{RequestedStartKey: k, RequestedEndKey: ek, Ranges: r.store.descriptorsFor(desc, k)}
 		}
 	}
 	h := ba.GetHeader()

@@ -37,7 +37,10 @@ type StoreConfig struct {
 	// Truncation is the Raft log truncation policy (nil: raftgroup default
 	// policy).
 	Truncation *raftgroup.TruncationPolicy
-	Logger     *slog.Logger
+	// Sender reaches any range (for meta updates and range IDs); splits
+	// need it.
+	Sender Sender
+	Logger *slog.Logger
 }
 
 // Store owns a node's engine and the replicas on it. It serves
@@ -114,13 +117,18 @@ func (s *Store) openReplica(id keys.RangeID) error {
 	if self == nil {
 		return fmt.Errorf("ranges: range %d has no replica on store %d", id, s.cfg.StoreID)
 	}
-	r := newReplica(s, st, self.GetReplicaId())
+	return s.registerReplica(newReplica(s, st, self.GetReplicaId()), st)
+}
+
+// registerReplica starts a replica's Raft group and makes it reachable.
+func (s *Store) registerReplica(r *Replica, st *rangeState) error {
+	id := r.rangeID
 	var peers []raftgroup.Peer
 	for _, rd := range st.desc.GetReplicas() {
 		peers = append(peers, raftgroup.Peer{ReplicaID: rd.GetReplicaId(), NodeID: rd.GetNodeId()})
 	}
 	if err := s.host.CreateGroup(raftgroup.GroupConfig{
-		ID: uint64(id), ReplicaID: self.GetReplicaId(), Peers: peers,
+		ID: uint64(id), ReplicaID: r.replicaID, Peers: peers,
 		ConfState: st.confState, Applied: st.applied, StateMachine: r,
 	}); err != nil {
 		return err
@@ -146,6 +154,19 @@ func (s *Store) Replica(id keys.RangeID) (*Replica, error) {
 		return nil, &api.RangeNotFoundError{RangeId: uint64(id)}
 	}
 	return r, nil
+}
+
+// descriptorsFor returns the descriptors a RangeKeyMismatch carries: the
+// addressed range's first, then the store's range holding key, if any (after
+// a split, the right-hand side).
+func (s *Store) descriptorsFor(addressed *api.RangeDescriptor, key []byte) []*api.RangeDescriptor {
+	out := []*api.RangeDescriptor{addressed}
+	for _, r := range s.Replicas() {
+		if d := r.Desc(); d.GetRangeId() != addressed.GetRangeId() && d.ContainsKey(key) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Replicas returns every replica on the store.

@@ -180,6 +180,7 @@ func (c *Cluster) start(n *Node) error {
 	s, err := ranges.NewStore(ranges.StoreConfig{
 		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
 		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration, Logger: logger,
+		Sender: senderFunc(c.Send),
 	})
 	if err != nil {
 		return err
@@ -362,6 +363,13 @@ func (c *Cluster) SendTo(ctx context.Context, node uint64, ba *api.BatchRequest)
 }
 
 var errNodeDown = errors.New("rangetest: node down")
+
+// senderFunc adapts the cluster's Send to ranges.Sender.
+type senderFunc func(context.Context, *api.BatchRequest) (*api.BatchResponse, error)
+
+func (f senderFunc) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	return f(ctx, ba)
+}
 
 // Send routes a single-range batch to the range's leaseholder, following
 // NotLeaseholder hints and trying every node, until it succeeds, fails with

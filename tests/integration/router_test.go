@@ -193,3 +193,43 @@ func TestRouterSurvivesNodeKill(t *testing.T) {
 	}
 	send(t, r, &api.PutRequest{Key: uk("after"), Value: []byte("kill")})
 }
+
+// The router's cached descriptors go stale when a range splits: requests
+// routed by them get RangeKeyMismatch and are re-routed.
+func TestRouterSurvivesSplits(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3, GRPC: true})
+	r := newRouter(c)
+	for i := 0; i < 100; i++ {
+		send(t, r, &api.PutRequest{Key: uk(fmt.Sprintf("s%03d", i)), Value: []byte(fmt.Sprint(i))})
+	}
+	before := r.MetaLookups()
+	for _, at := range []string{"s025", "s050", "s075"} {
+		// Only the leaseholder can split, and a range just split off needs
+		// a moment to elect its Raft leader: retry until one node does it.
+		deadline := time.Now().Add(waitTimeout)
+		var err error
+		for done := false; !done; {
+			for _, node := range c.Nodes() {
+				if _, err = api.NewAdminClient(node.Conn()).AdminSplit(context.Background(), &api.AdminSplitRequest{SplitKey: uk(at)}); err == nil {
+					done = true
+					break
+				}
+			}
+			if !done && time.Now().After(deadline) {
+				t.Fatalf("no node could split at %s: %v", at, err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		br := send(t, r, &api.GetRequest{Key: uk(fmt.Sprintf("s%03d", i))})
+		if got := string(br.GetResponses()[0].GetGet().GetValue().GetRawBytes()); got != fmt.Sprint(i) {
+			t.Fatalf("s%03d = %q after the splits", i, got)
+		}
+	}
+	if n := len(r.Cache().All()); n < 5 {
+		t.Fatalf("router caches %d ranges after 3 splits of the user range, want at least 5 (system + 4)", n)
+	}
+	t.Logf("meta lookups after the splits: %d", r.MetaLookups()-before)
+	c.WaitConsistent(waitTimeout)
+}
