@@ -40,7 +40,21 @@ type StoreConfig struct {
 	// Sender reaches any range (for meta updates and range IDs); splits
 	// need it.
 	Sender Sender
-	Logger *slog.Logger
+	// RangeMaxBytes: a range whose data exceeds it splits (default 64 MiB;
+	// negative disables the split queue).
+	RangeMaxBytes int64
+	// QueueInterval paces the store's queues (default 1 s).
+	QueueInterval time.Duration
+	// TestingKnobs change behaviour in tests only.
+	TestingKnobs TestingKnobs
+	Logger       *slog.Logger
+}
+
+// TestingKnobs are hooks for tests; production leaves them zero.
+type TestingKnobs struct {
+	// SkipMetaUpdateAfterSplit leaves meta stale after a split, as a crash
+	// between the split applying and the meta write would.
+	SkipMetaUpdateAfterSplit bool
 }
 
 // Store owns a node's engine and the replicas on it. It serves
@@ -64,6 +78,9 @@ type Store struct {
 		replicas map[keys.RangeID]*Replica
 		stopped  bool
 	}
+
+	qmu      sync.Mutex
+	qmetrics QueueMetrics
 }
 
 // NewStore opens the replicas whose state is in the engine and starts their
@@ -80,6 +97,12 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	if cfg.Truncation == nil {
 		cfg.Truncation = &raftgroup.TruncationPolicy{}
+	}
+	if cfg.RangeMaxBytes == 0 {
+		cfg.RangeMaxBytes = 64 << 20
+	}
+	if cfg.QueueInterval <= 0 {
+		cfg.QueueInterval = time.Second
 	}
 	s := &Store{cfg: cfg, engine: cfg.Engine, log: cfg.Logger.With("node", cfg.NodeID, "store", cfg.StoreID), stop: make(chan struct{})}
 	s.mu.replicas = make(map[keys.RangeID]*Replica)
@@ -103,8 +126,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.leaseLoop()
+	go s.queueLoop()
 	return s, nil
 }
 

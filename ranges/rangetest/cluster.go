@@ -58,6 +58,12 @@ type Options struct {
 	MaxOffset time.Duration
 	// LeaseDuration of every store (default 2s).
 	LeaseDuration time.Duration
+	// RangeMaxBytes of every store (default: -1, no size-based splits).
+	RangeMaxBytes int64
+	// QueueInterval of every store (default 20ms).
+	QueueInterval time.Duration
+	// Knobs for every store.
+	Knobs ranges.TestingKnobs
 }
 
 // Node is one node of the cluster.
@@ -103,6 +109,12 @@ func NewCluster(t TB, opts Options) *Cluster {
 	}
 	if opts.LeaseDuration <= 0 {
 		opts.LeaseDuration = 2 * time.Second
+	}
+	if opts.RangeMaxBytes == 0 {
+		opts.RangeMaxBytes = -1
+	}
+	if opts.QueueInterval <= 0 {
+		opts.QueueInterval = 20 * time.Millisecond
 	}
 	c := &Cluster{t: t, opts: opts}
 	c.mu.addrs = map[uint64]string{}
@@ -180,7 +192,8 @@ func (c *Cluster) start(n *Node) error {
 	s, err := ranges.NewStore(ranges.StoreConfig{
 		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
 		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration, Logger: logger,
-		Sender: senderFunc(c.Send),
+		Sender: senderFunc(c.Send), RangeMaxBytes: c.opts.RangeMaxBytes,
+		QueueInterval: c.opts.QueueInterval, TestingKnobs: c.opts.Knobs,
 	})
 	if err != nil {
 		return err
