@@ -49,7 +49,10 @@ type ReplicatedCommand struct {
 	// A split: write_batch rewrites the left-hand descriptor and writes the
 	// right-hand range's initial state; every replica then shrinks the left
 	// range and creates the right one from its own data (nothing is copied).
-	Split         *SplitTrigger `protobuf:"bytes,6,opt,name=split,proto3" json:"split,omitempty"`
+	Split *SplitTrigger `protobuf:"bytes,6,opt,name=split,proto3" json:"split,omitempty"`
+	// A GC: write_batch removes versions no read at or above gc_threshold
+	// can see; the range's threshold rises to it.
+	GcThreshold   *Timestamp `protobuf:"bytes,7,opt,name=gc_threshold,json=gcThreshold,proto3" json:"gc_threshold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +125,13 @@ func (x *ReplicatedCommand) GetLeaseTransfer() bool {
 func (x *ReplicatedCommand) GetSplit() *SplitTrigger {
 	if x != nil {
 		return x.Split
+	}
+	return nil
+}
+
+func (x *ReplicatedCommand) GetGcThreshold() *Timestamp {
+	if x != nil {
+		return x.GcThreshold
 	}
 	return nil
 }
@@ -208,7 +218,10 @@ type RangeAppliedState struct {
 	// The range's MVCC stats as of that index.
 	Stats *MVCCStats `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
 	// The Raft membership as of that index.
-	ConfState     *raftpb.ConfState `protobuf:"bytes,3,opt,name=conf_state,json=confState,proto3" json:"conf_state,omitempty"`
+	ConfState *raftpb.ConfState `protobuf:"bytes,3,opt,name=conf_state,json=confState,proto3" json:"conf_state,omitempty"`
+	// Reads below this timestamp are refused: GC may have removed versions
+	// they would see (the Low-Water Mark).
+	GcThreshold   *Timestamp `protobuf:"bytes,4,opt,name=gc_threshold,json=gcThreshold,proto3" json:"gc_threshold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -264,11 +277,18 @@ func (x *RangeAppliedState) GetConfState() *raftpb.ConfState {
 	return nil
 }
 
+func (x *RangeAppliedState) GetGcThreshold() *Timestamp {
+	if x != nil {
+		return x.GcThreshold
+	}
+	return nil
+}
+
 var File_api_replicated_proto protoreflect.FileDescriptor
 
 const file_api_replicated_proto_rawDesc = "" +
 	"\n" +
-	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xa0\x02\n" +
+	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xdc\x02\n" +
 	"\x11ReplicatedCommand\x12%\n" +
 	"\x0elease_sequence\x18\x01 \x01(\x03R\rleaseSequence\x12\x1f\n" +
 	"\vwrite_batch\x18\x02 \x01(\fR\n" +
@@ -277,19 +297,21 @@ const file_api_replicated_proto_rawDesc = "" +
 	"statsDelta\x120\n" +
 	"\tnew_lease\x18\x04 \x01(\v2\x13.meridian.api.LeaseR\bnewLease\x12%\n" +
 	"\x0elease_transfer\x18\x05 \x01(\bR\rleaseTransfer\x120\n" +
-	"\x05split\x18\x06 \x01(\v2\x1a.meridian.api.SplitTriggerR\x05split\"\xe8\x01\n" +
+	"\x05split\x18\x06 \x01(\v2\x1a.meridian.api.SplitTriggerR\x05split\x12:\n" +
+	"\fgc_threshold\x18\a \x01(\v2\x17.meridian.api.TimestampR\vgcThreshold\"\xe8\x01\n" +
 	"\fSplitTrigger\x121\n" +
 	"\x04left\x18\x01 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x04left\x123\n" +
 	"\x05right\x18\x02 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x05right\x126\n" +
 	"\n" +
 	"left_stats\x18\x03 \x01(\v2\x17.meridian.api.MVCCStatsR\tleftStats\x128\n" +
 	"\vright_stats\x18\x04 \x01(\v2\x17.meridian.api.MVCCStatsR\n" +
-	"rightStats\"\xa2\x01\n" +
+	"rightStats\"\xde\x01\n" +
 	"\x11RangeAppliedState\x12,\n" +
 	"\x12raft_applied_index\x18\x01 \x01(\x04R\x10raftAppliedIndex\x12-\n" +
 	"\x05stats\x18\x02 \x01(\v2\x17.meridian.api.MVCCStatsR\x05stats\x120\n" +
 	"\n" +
-	"conf_state\x18\x03 \x01(\v2\x11.raftpb.ConfStateR\tconfStateB$Z\"github.com/meridiandb/meridian/apib\x06proto3"
+	"conf_state\x18\x03 \x01(\v2\x11.raftpb.ConfStateR\tconfState\x12:\n" +
+	"\fgc_threshold\x18\x04 \x01(\v2\x17.meridian.api.TimestampR\vgcThresholdB$Z\"github.com/meridiandb/meridian/apib\x06proto3"
 
 var (
 	file_api_replicated_proto_rawDescOnce sync.Once
@@ -310,24 +332,27 @@ var file_api_replicated_proto_goTypes = []any{
 	(*RangeAppliedState)(nil), // 2: meridian.api.RangeAppliedState
 	(*MVCCStats)(nil),         // 3: meridian.api.MVCCStats
 	(*Lease)(nil),             // 4: meridian.api.Lease
-	(*RangeDescriptor)(nil),   // 5: meridian.api.RangeDescriptor
-	(*raftpb.ConfState)(nil),  // 6: raftpb.ConfState
+	(*Timestamp)(nil),         // 5: meridian.api.Timestamp
+	(*RangeDescriptor)(nil),   // 6: meridian.api.RangeDescriptor
+	(*raftpb.ConfState)(nil),  // 7: raftpb.ConfState
 }
 var file_api_replicated_proto_depIdxs = []int32{
-	3, // 0: meridian.api.ReplicatedCommand.stats_delta:type_name -> meridian.api.MVCCStats
-	4, // 1: meridian.api.ReplicatedCommand.new_lease:type_name -> meridian.api.Lease
-	1, // 2: meridian.api.ReplicatedCommand.split:type_name -> meridian.api.SplitTrigger
-	5, // 3: meridian.api.SplitTrigger.left:type_name -> meridian.api.RangeDescriptor
-	5, // 4: meridian.api.SplitTrigger.right:type_name -> meridian.api.RangeDescriptor
-	3, // 5: meridian.api.SplitTrigger.left_stats:type_name -> meridian.api.MVCCStats
-	3, // 6: meridian.api.SplitTrigger.right_stats:type_name -> meridian.api.MVCCStats
-	3, // 7: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
-	6, // 8: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	3,  // 0: meridian.api.ReplicatedCommand.stats_delta:type_name -> meridian.api.MVCCStats
+	4,  // 1: meridian.api.ReplicatedCommand.new_lease:type_name -> meridian.api.Lease
+	1,  // 2: meridian.api.ReplicatedCommand.split:type_name -> meridian.api.SplitTrigger
+	5,  // 3: meridian.api.ReplicatedCommand.gc_threshold:type_name -> meridian.api.Timestamp
+	6,  // 4: meridian.api.SplitTrigger.left:type_name -> meridian.api.RangeDescriptor
+	6,  // 5: meridian.api.SplitTrigger.right:type_name -> meridian.api.RangeDescriptor
+	3,  // 6: meridian.api.SplitTrigger.left_stats:type_name -> meridian.api.MVCCStats
+	3,  // 7: meridian.api.SplitTrigger.right_stats:type_name -> meridian.api.MVCCStats
+	3,  // 8: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
+	7,  // 9: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
+	5,  // 10: meridian.api.RangeAppliedState.gc_threshold:type_name -> meridian.api.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_api_replicated_proto_init() }

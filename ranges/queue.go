@@ -21,17 +21,21 @@ import (
 //   - meta repair: a range whose meta entry is missing or older than its
 //     descriptor gets it rewritten (after a crash between a split and its
 //     meta update);
+//   - GC: a range holding versions older than GCTTL has those no read at or
+//     above now − GCTTL can see removed through Raft, and its GC threshold
+//     raised (reads below it are refused);
 //   - raft log: every replica's log is truncated by raftgroup's
 //     TruncationPolicy as entries apply (StoreConfig.Truncation), which is
 //     this store's raft log queue.
 //
-// GC and replication queues come next; each queue keeps its counters in
+// The replication queue comes next; each queue keeps its counters in
 // QueueMetrics for the metrics endpoint.
 
 // QueueMetrics counts what the queues did.
 type QueueMetrics struct {
 	Splits, SplitFailures     int64
 	MetaRepairs, MetaFailures int64
+	GCRuns, GCVersionsRemoved int64
 }
 
 // Metrics returns the store's queue counters.
@@ -69,6 +73,7 @@ func (s *Store) RunQueuesOnce(ctx context.Context) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		s.maybeRepairMeta(rctx, r)
+		s.maybeGC(rctx, r)
 		s.maybeSplit(rctx, r)
 		cancel()
 	}

@@ -99,6 +99,9 @@ func (r *Replica) applyCommandLocked(cmd *api.ReplicatedCommand, b *pebble.Batch
 			return nil, err
 		}
 	}
+	if t := cmd.GetGcThreshold().ToHLC(); st.gcThreshold.Less(t) {
+		st.gcThreshold = t
+	}
 	if sp := cmd.GetSplit(); sp != nil {
 		if err := r.splitAppliedLocked(sp); err != nil {
 			return nil, err
@@ -219,7 +222,7 @@ func (r *Replica) ApplySnapshot(_ uint64, meta raftgroup.SnapshotMeta, data io.R
 		}
 	}
 	r.mu.Lock()
-	r.mu.state = &rangeState{desc: &desc, lease: &lease, applied: meta.Index, stats: mvcc.StatsFromProto(as.GetStats()), confState: meta.ConfState}
+	r.mu.state = &rangeState{desc: &desc, lease: &lease, applied: meta.Index, stats: mvcc.StatsFromProto(as.GetStats()), confState: meta.ConfState, gcThreshold: as.GetGcThreshold().ToHLC()}
 	r.mu.Unlock()
 	r.tsc.SetLowWater(lease.GetStart().ToHLC())
 	return nil

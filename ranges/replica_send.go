@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
@@ -51,6 +52,13 @@ func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 		// A timestamp from another clock: values up to ε above it may have
 		// been written before the request in real time.
 		limit = ts.AddNanos(int64(r.store.cfg.Clock.MaxOffset()))
+	}
+
+	r.mu.RLock()
+	gcT := r.mu.state.gcThreshold
+	r.mu.RUnlock()
+	if !gcT.IsEmpty() && ts.LessEq(gcT) {
+		return nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("batch timestamp %s is at or below the range's GC threshold %s: older versions may be gone", ts, gcT)}
 	}
 
 	readOnly := ba.IsReadOnly()

@@ -95,7 +95,10 @@ func (r *Replica) AdminSplit(ctx context.Context, key []byte) (left, right *api.
 	if err := putProto(b, keys.RangeLeaseKey(rid), rl); err != nil {
 		return nil, nil, err
 	}
-	rst := &rangeState{desc: right, lease: rl, applied: raftgroup.InitialIndex, stats: rs, confState: confStateFor(right)}
+	r.mu.RLock()
+	gcT := r.mu.state.gcThreshold
+	r.mu.RUnlock()
+	rst := &rangeState{desc: right, lease: rl, applied: raftgroup.InitialIndex, stats: rs, confState: confStateFor(right), gcThreshold: gcT}
 	if err := rst.writeApplied(b); err != nil {
 		return nil, nil, err
 	}
@@ -129,6 +132,7 @@ func (r *Replica) splitAppliedLocked(sp *api.SplitTrigger) error {
 	rst := &rangeState{
 		desc: right, lease: proto.Clone(st.lease).(*api.Lease), applied: raftgroup.InitialIndex,
 		stats: mvcc.StatsFromProto(sp.GetRightStats()), confState: confStateFor(right),
+		gcThreshold: st.gcThreshold,
 	}
 	return r.store.addSplitReplica(rst)
 }

@@ -49,11 +49,12 @@ func getProto(db *pebble.DB, k []byte, m proto.Message) (found bool, err error) 
 
 // rangeState is the replicated state of a range as one replica has applied it.
 type rangeState struct {
-	desc      *api.RangeDescriptor
-	lease     *api.Lease
-	applied   uint64
-	stats     mvcc.Stats
-	confState *raftpb.ConfState
+	desc        *api.RangeDescriptor
+	lease       *api.Lease
+	applied     uint64
+	stats       mvcc.Stats
+	confState   *raftpb.ConfState
+	gcThreshold hlc.Timestamp
 }
 
 func loadRangeState(db *pebble.DB, id keys.RangeID) (*rangeState, error) {
@@ -75,6 +76,7 @@ func loadRangeState(db *pebble.DB, id keys.RangeID) (*rangeState, error) {
 	st.applied = as.GetRaftAppliedIndex()
 	st.stats = mvcc.StatsFromProto(as.GetStats())
 	st.confState = as.GetConfState()
+	st.gcThreshold = as.GetGcThreshold().ToHLC()
 	if st.confState == nil {
 		st.confState = &raftpb.ConfState{}
 	}
@@ -86,6 +88,7 @@ func (st *rangeState) writeApplied(w mvcc.Writer) error {
 		RaftAppliedIndex: st.applied,
 		Stats:            st.stats.ToProto(),
 		ConfState:        st.confState,
+		GcThreshold:      api.NewTimestamp(st.gcThreshold),
 	})
 }
 

@@ -45,6 +45,9 @@ type StoreConfig struct {
 	RangeMaxBytes int64
 	// QueueInterval paces the store's queues (default 1 s).
 	QueueInterval time.Duration
+	// GCTTL: versions older than this that a newer version shadows are
+	// garbage-collected (default 4 h; negative disables the GC queue).
+	GCTTL time.Duration
 	// TestingKnobs change behaviour in tests only.
 	TestingKnobs TestingKnobs
 	Logger       *slog.Logger
@@ -103,6 +106,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	if cfg.QueueInterval <= 0 {
 		cfg.QueueInterval = time.Second
+	}
+	if cfg.GCTTL == 0 {
+		cfg.GCTTL = 4 * time.Hour
 	}
 	s := &Store{cfg: cfg, engine: cfg.Engine, log: cfg.Logger.With("node", cfg.NodeID, "store", cfg.StoreID), stop: make(chan struct{})}
 	s.mu.replicas = make(map[keys.RangeID]*Replica)

@@ -64,6 +64,8 @@ type Options struct {
 	QueueInterval time.Duration
 	// Knobs for every store.
 	Knobs ranges.TestingKnobs
+	// GCTTL of every store (default: the store's).
+	GCTTL time.Duration
 }
 
 // Node is one node of the cluster.
@@ -193,7 +195,7 @@ func (c *Cluster) start(n *Node) error {
 		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
 		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration, Logger: logger,
 		Sender: senderFunc(c.Send), RangeMaxBytes: c.opts.RangeMaxBytes,
-		QueueInterval: c.opts.QueueInterval, TestingKnobs: c.opts.Knobs,
+		QueueInterval: c.opts.QueueInterval, TestingKnobs: c.opts.Knobs, GCTTL: c.opts.GCTTL,
 	})
 	if err != nil {
 		return err
