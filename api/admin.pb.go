@@ -442,9 +442,9 @@ func (x *ChangeReplicasRequest) GetExpectedGeneration() int64 {
 type ChangeReplicasResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The range's descriptor after the last change.
-	Descriptor_   *RangeDescriptor `protobuf:"bytes,1,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RangeDescriptor *RangeDescriptor `protobuf:"bytes,1,opt,name=range_descriptor,json=rangeDescriptor,proto3" json:"range_descriptor,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ChangeReplicasResponse) Reset() {
@@ -477,9 +477,9 @@ func (*ChangeReplicasResponse) Descriptor() ([]byte, []int) {
 	return file_api_admin_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *ChangeReplicasResponse) GetDescriptor_() *RangeDescriptor {
+func (x *ChangeReplicasResponse) GetRangeDescriptor() *RangeDescriptor {
 	if x != nil {
-		return x.Descriptor_
+		return x.RangeDescriptor
 	}
 	return nil
 }
@@ -819,11 +819,9 @@ const file_api_admin_proto_rawDesc = "" +
 	"\x15ChangeReplicasRequest\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x125\n" +
 	"\achanges\x18\x02 \x03(\v2\x1b.meridian.api.ReplicaChangeR\achanges\x12/\n" +
-	"\x13expected_generation\x18\x03 \x01(\x03R\x12expectedGeneration\"W\n" +
-	"\x16ChangeReplicasResponse\x12=\n" +
-	"\n" +
-	"descriptor\x18\x01 \x01(\v2\x1d.meridian.api.RangeDescriptorR\n" +
-	"descriptor\"A\n" +
+	"\x13expected_generation\x18\x03 \x01(\x03R\x12expectedGeneration\"b\n" +
+	"\x16ChangeReplicasResponse\x12H\n" +
+	"\x10range_descriptor\x18\x01 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x0frangeDescriptor\"A\n" +
 	"\x12RangeStatusRequest\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\"\x9c\x01\n" +
@@ -897,7 +895,7 @@ var file_api_admin_proto_depIdxs = []int32{
 	13, // 2: meridian.api.AdminSplitResponse.right:type_name -> meridian.api.RangeDescriptor
 	0,  // 3: meridian.api.ReplicaChange.type:type_name -> meridian.api.ReplicaChangeType
 	5,  // 4: meridian.api.ChangeReplicasRequest.changes:type_name -> meridian.api.ReplicaChange
-	13, // 5: meridian.api.ChangeReplicasResponse.descriptor:type_name -> meridian.api.RangeDescriptor
+	13, // 5: meridian.api.ChangeReplicasResponse.range_descriptor:type_name -> meridian.api.RangeDescriptor
 	13, // 6: meridian.api.RangeStatus.range_descriptor:type_name -> meridian.api.RangeDescriptor
 	12, // 7: meridian.api.RangeStatus.lease:type_name -> meridian.api.Lease
 	9,  // 8: meridian.api.RangeStatus.raft:type_name -> meridian.api.RaftStatus

@@ -52,7 +52,11 @@ type ReplicatedCommand struct {
 	Split *SplitTrigger `protobuf:"bytes,6,opt,name=split,proto3" json:"split,omitempty"`
 	// A GC: write_batch removes versions no read at or above gc_threshold
 	// can see; the range's threshold rises to it.
-	GcThreshold   *Timestamp `protobuf:"bytes,7,opt,name=gc_threshold,json=gcThreshold,proto3" json:"gc_threshold,omitempty"`
+	GcThreshold *Timestamp `protobuf:"bytes,7,opt,name=gc_threshold,json=gcThreshold,proto3" json:"gc_threshold,omitempty"`
+	// A replica change: write_batch writes this descriptor (a replica added
+	// as a learner, promoted, or removed); Raft's own membership changes by
+	// a separate ConfChangeV2 entry.
+	NewDescriptor *RangeDescriptor `protobuf:"bytes,8,opt,name=new_descriptor,json=newDescriptor,proto3" json:"new_descriptor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,6 +136,13 @@ func (x *ReplicatedCommand) GetSplit() *SplitTrigger {
 func (x *ReplicatedCommand) GetGcThreshold() *Timestamp {
 	if x != nil {
 		return x.GcThreshold
+	}
+	return nil
+}
+
+func (x *ReplicatedCommand) GetNewDescriptor() *RangeDescriptor {
+	if x != nil {
+		return x.NewDescriptor
 	}
 	return nil
 }
@@ -288,7 +299,7 @@ var File_api_replicated_proto protoreflect.FileDescriptor
 
 const file_api_replicated_proto_rawDesc = "" +
 	"\n" +
-	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xdc\x02\n" +
+	"\x14api/replicated.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\x11raftpb/raft.proto\"\xa2\x03\n" +
 	"\x11ReplicatedCommand\x12%\n" +
 	"\x0elease_sequence\x18\x01 \x01(\x03R\rleaseSequence\x12\x1f\n" +
 	"\vwrite_batch\x18\x02 \x01(\fR\n" +
@@ -298,7 +309,8 @@ const file_api_replicated_proto_rawDesc = "" +
 	"\tnew_lease\x18\x04 \x01(\v2\x13.meridian.api.LeaseR\bnewLease\x12%\n" +
 	"\x0elease_transfer\x18\x05 \x01(\bR\rleaseTransfer\x120\n" +
 	"\x05split\x18\x06 \x01(\v2\x1a.meridian.api.SplitTriggerR\x05split\x12:\n" +
-	"\fgc_threshold\x18\a \x01(\v2\x17.meridian.api.TimestampR\vgcThreshold\"\xe8\x01\n" +
+	"\fgc_threshold\x18\a \x01(\v2\x17.meridian.api.TimestampR\vgcThreshold\x12D\n" +
+	"\x0enew_descriptor\x18\b \x01(\v2\x1d.meridian.api.RangeDescriptorR\rnewDescriptor\"\xe8\x01\n" +
 	"\fSplitTrigger\x121\n" +
 	"\x04left\x18\x01 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x04left\x123\n" +
 	"\x05right\x18\x02 \x01(\v2\x1d.meridian.api.RangeDescriptorR\x05right\x126\n" +
@@ -341,18 +353,19 @@ var file_api_replicated_proto_depIdxs = []int32{
 	4,  // 1: meridian.api.ReplicatedCommand.new_lease:type_name -> meridian.api.Lease
 	1,  // 2: meridian.api.ReplicatedCommand.split:type_name -> meridian.api.SplitTrigger
 	5,  // 3: meridian.api.ReplicatedCommand.gc_threshold:type_name -> meridian.api.Timestamp
-	6,  // 4: meridian.api.SplitTrigger.left:type_name -> meridian.api.RangeDescriptor
-	6,  // 5: meridian.api.SplitTrigger.right:type_name -> meridian.api.RangeDescriptor
-	3,  // 6: meridian.api.SplitTrigger.left_stats:type_name -> meridian.api.MVCCStats
-	3,  // 7: meridian.api.SplitTrigger.right_stats:type_name -> meridian.api.MVCCStats
-	3,  // 8: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
-	7,  // 9: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
-	5,  // 10: meridian.api.RangeAppliedState.gc_threshold:type_name -> meridian.api.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 4: meridian.api.ReplicatedCommand.new_descriptor:type_name -> meridian.api.RangeDescriptor
+	6,  // 5: meridian.api.SplitTrigger.left:type_name -> meridian.api.RangeDescriptor
+	6,  // 6: meridian.api.SplitTrigger.right:type_name -> meridian.api.RangeDescriptor
+	3,  // 7: meridian.api.SplitTrigger.left_stats:type_name -> meridian.api.MVCCStats
+	3,  // 8: meridian.api.SplitTrigger.right_stats:type_name -> meridian.api.MVCCStats
+	3,  // 9: meridian.api.RangeAppliedState.stats:type_name -> meridian.api.MVCCStats
+	7,  // 10: meridian.api.RangeAppliedState.conf_state:type_name -> raftpb.ConfState
+	5,  // 11: meridian.api.RangeAppliedState.gc_threshold:type_name -> meridian.api.Timestamp
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_api_replicated_proto_init() }

@@ -128,6 +128,9 @@ type Status struct {
 	Applied    uint64
 	FirstIndex uint64
 	LastIndex  uint64
+	// Progress is, on a leader, each member's match index as of its last
+	// tick (nil elsewhere).
+	Progress map[uint64]uint64
 }
 
 // IsLeader reports whether the replica was the leader when the status was taken.
@@ -194,8 +197,9 @@ type group struct {
 	// not be committed yet; applied catches up once it is.
 	appliedUncommitted uint64
 
-	status  atomic.Pointer[Status]
-	applied atomic.Uint64
+	status   atomic.Pointer[Status]
+	progress atomic.Pointer[map[uint64]uint64] // leader only, refreshed on ticks
+	applied  atomic.Uint64
 
 	// quiesced groups are not ticked (read by Tick without the worker).
 	quiesced atomic.Bool

@@ -55,6 +55,11 @@ type Config struct {
 	// Truncation, if set, is the policy every replica applies to keep its
 	// log short; nil leaves truncation to explicit Truncate calls.
 	Truncation *TruncationPolicy
+	// UnknownGroup, if set, is called (on the transport's goroutine, with
+	// no lock held) when a message or snapshot arrives for a group this host
+	// does not have, so the caller can create it as an uninitialised replica
+	// (CreateGroup with an empty ConfState) before delivery is retried.
+	UnknownGroup func(groupID, toReplica, fromReplica, fromNode uint64)
 }
 
 func (c *Config) setDefaults() error {
@@ -353,6 +358,9 @@ func (h *Host) Status(groupID uint64) (Status, error) {
 	}
 	st := *g.status.Load()
 	st.Applied = g.applied.Load()
+	if p := g.progress.Load(); p != nil {
+		st.Progress = *p
+	}
 	st.FirstIndex, st.LastIndex = g.storage.firstAndLast()
 	return st, nil
 }
@@ -531,6 +539,10 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 	}
 	for _, m := range b.GetMessages() {
 		g, err := h.group(m.GetGroupId())
+		if errors.Is(err, ErrGroupNotFound) && h.cfg.UnknownGroup != nil && m.GetMessage() != nil {
+			h.cfg.UnknownGroup(m.GetGroupId(), m.GetMessage().GetTo(), m.GetMessage().GetFrom(), b.GetFromNode())
+			g, err = h.group(m.GetGroupId())
+		}
 		if err != nil || m.GetMessage() == nil {
 			continue
 		}

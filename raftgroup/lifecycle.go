@@ -188,6 +188,10 @@ func (h *Host) HandleSnapshot(ctx context.Context, hdr *api.SnapshotHeader, data
 		return false, errors.New("raftgroup: snapshot stream without a MsgSnap")
 	}
 	g, err := h.group(hdr.GetGroupId())
+	if errors.Is(err, ErrGroupNotFound) && h.cfg.UnknownGroup != nil {
+		h.cfg.UnknownGroup(hdr.GetGroupId(), m.GetTo(), m.GetFrom(), hdr.GetFromNode())
+		g, err = h.group(hdr.GetGroupId())
+	}
 	if err != nil {
 		return false, fmt.Errorf("raftgroup: snapshot for group %d: %w", hdr.GetGroupId(), err)
 	}

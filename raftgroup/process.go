@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridiandb/meridian/api"
@@ -389,6 +390,7 @@ func (h *Host) complete(g *group, done []completion) {
 	}
 	g.applied.Store(g.appliedUncommitted)
 	g.publishStatus()
+	g.publishProgress()
 	h.checkLeadership(g)
 	h.finishReads(g)
 	h.maybeTruncate(g)
@@ -545,4 +547,21 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 		}
 		h.metrics.sent.Add(1)
 	}
+}
+
+// publishProgress records, on a leader, each member's match index, once per
+// tick (worker-only).
+func (g *group) publishProgress() {
+	if !g.tickedThisCycle {
+		return
+	}
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		g.progress.Store(nil)
+		return
+	}
+	m := make(map[uint64]uint64)
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		m[id] = pr.Match
+	})
+	g.progress.Store(&m)
 }

@@ -69,6 +69,32 @@ func (a *Admin) AdminSplit(ctx context.Context, req *api.AdminSplitRequest) (*ap
 	return &api.AdminSplitResponse{Left: left, Right: right}, nil
 }
 
+// ChangeReplicas adds voters or learners to a range (ADD_VOTER adds a
+// learner, waits for its snapshot, then promotes it). Removals arrive with
+// the replica-replacement work.
+func (a *Admin) ChangeReplicas(ctx context.Context, req *api.ChangeReplicasRequest) (*api.ChangeReplicasResponse, error) {
+	r, err := a.store.Replica(keys.RangeID(req.GetRangeId()))
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	var d *api.RangeDescriptor
+	for _, ch := range req.GetChanges() {
+		if g := req.GetExpectedGeneration(); g != 0 && r.Desc().GetGeneration() != g {
+			return nil, status.Errorf(codes.Aborted, "ranges: range %d is at generation %d, not %d", req.GetRangeId(), r.Desc().GetGeneration(), g)
+		}
+		switch ch.GetType() {
+		case api.ReplicaChangeType_ADD_VOTER:
+			d, err = r.AddReplica(ctx, NodeStore{NodeID: ch.GetNodeId(), StoreID: ch.GetStoreId()})
+		default:
+			return nil, status.Errorf(codes.Unimplemented, "ranges: %v is not supported yet", ch.GetType())
+		}
+		if err != nil {
+			return nil, status.Error(codes.FailedPrecondition, err.Error())
+		}
+	}
+	return &api.ChangeReplicasResponse{RangeDescriptor: d}, nil
+}
+
 // RangeStatus lists every replica on the store (or the one for a range ID,
 // or the one holding a key) with its descriptor, lease, Raft state and
 // stats.
@@ -78,6 +104,9 @@ func (a *Admin) RangeStatus(_ context.Context, req *api.RangeStatusRequest) (*ap
 	resp := &api.RangeStatusResponse{NodeId: s.cfg.NodeID, Now: api.NewTimestamp(now)}
 	for _, r := range s.Replicas() {
 		d := r.Desc()
+		if len(d.GetEndKey()) == 0 {
+			continue // uninitialised
+		}
 		if req.GetRangeId() != 0 && d.GetRangeId() != req.GetRangeId() {
 			continue
 		}

@@ -28,7 +28,10 @@ import (
 //     TruncationPolicy as entries apply (StoreConfig.Truncation), which is
 //     this store's raft log queue.
 //
-// The replication queue comes next; each queue keeps its counters in
+//   - replicate: a range with fewer voters than min(3, live stores) gets
+//     one more — a learner, its snapshot, then promotion.
+//
+// Replacing replicas of dead nodes and rebalancing come later; each queue keeps its counters in
 // QueueMetrics for the metrics endpoint.
 
 // QueueMetrics counts what the queues did.
@@ -36,6 +39,8 @@ type QueueMetrics struct {
 	Splits, SplitFailures     int64
 	MetaRepairs, MetaFailures int64
 	GCRuns, GCVersionsRemoved int64
+	ReplicasAdded             int64
+	ReplicaAddFailures        int64
 }
 
 // Metrics returns the store's queue counters.
@@ -75,6 +80,7 @@ func (s *Store) RunQueuesOnce(ctx context.Context) {
 		s.maybeRepairMeta(rctx, r)
 		s.maybeGC(rctx, r)
 		s.maybeSplit(rctx, r)
+		s.maybeReplicate(rctx, r)
 		cancel()
 	}
 }

@@ -99,6 +99,13 @@ func (r *Replica) applyCommandLocked(cmd *api.ReplicatedCommand, b *pebble.Batch
 			return nil, err
 		}
 	}
+	if nd := cmd.GetNewDescriptor(); nd != nil {
+		st.desc = nd
+		// Let raftgroup reach every member the descriptor names.
+		if err := r.store.host.SetPeers(uint64(r.rangeID), peersOf(nd)); err != nil {
+			return nil, err
+		}
+	}
 	if t := cmd.GetGcThreshold().ToHLC(); st.gcThreshold.Less(t) {
 		st.gcThreshold = t
 	}
@@ -220,6 +227,9 @@ func (r *Replica) ApplySnapshot(_ uint64, meta raftgroup.SnapshotMeta, data io.R
 		if err := b.Set(p.k, p.v, nil); err != nil {
 			return err
 		}
+	}
+	if err := r.store.host.SetPeers(uint64(r.rangeID), peersOf(&desc)); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.mu.state = &rangeState{desc: &desc, lease: &lease, applied: meta.Index, stats: mvcc.StatsFromProto(as.GetStats()), confState: meta.ConfState, gcThreshold: as.GetGcThreshold().ToHLC()}

@@ -30,6 +30,10 @@ const maxWriteTooOldRetries = 5
 //     reply waits until the command applied here.
 func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
 	desc := r.Desc()
+	if len(desc.GetEndKey()) == 0 {
+		// Uninitialised: waiting for its first snapshot.
+		return nil, &api.RangeNotFoundError{RangeId: uint64(r.rangeID)}
+	}
 	for _, ru := range ba.GetRequests() {
 		k, ek := ru.Inner().KeySpan()
 		if !desc.ContainsSpan(k, ek) {

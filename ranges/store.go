@@ -48,6 +48,9 @@ type StoreConfig struct {
 	// GCTTL: versions older than this that a newer version shadows are
 	// garbage-collected (default 4 h; negative disables the GC queue).
 	GCTTL time.Duration
+	// LiveStores lists the stores of live nodes, candidates for new
+	// replicas (the replicate queue is off when nil).
+	LiveStores func() []NodeStore
 	// TestingKnobs change behaviour in tests only.
 	TestingKnobs TestingKnobs
 	Logger       *slog.Logger
@@ -116,6 +119,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	host, err := raftgroup.NewHost(raftgroup.Config{
 		NodeID: cfg.NodeID, DB: cfg.Engine.DB(), Transport: cfg.Transport, Clock: cfg.Clock,
 		TickInterval: cfg.TickInterval, Logger: cfg.Logger, Truncation: cfg.Truncation,
+		UnknownGroup: func(g, to, from, fromNode uint64) { s.createUninitialized(g, to, from, fromNode) },
 	})
 	if err != nil {
 		return nil, err
@@ -153,12 +157,8 @@ func (s *Store) openReplica(id keys.RangeID) error {
 // registerReplica starts a replica's Raft group and makes it reachable.
 func (s *Store) registerReplica(r *Replica, st *rangeState) error {
 	id := r.rangeID
-	var peers []raftgroup.Peer
-	for _, rd := range st.desc.GetReplicas() {
-		peers = append(peers, raftgroup.Peer{ReplicaID: rd.GetReplicaId(), NodeID: rd.GetNodeId()})
-	}
 	if err := s.host.CreateGroup(raftgroup.GroupConfig{
-		ID: uint64(id), ReplicaID: r.replicaID, Peers: peers,
+		ID: uint64(id), ReplicaID: r.replicaID, Peers: peersOf(st.desc),
 		ConfState: st.confState, Applied: st.applied, StateMachine: r,
 	}); err != nil {
 		return err

@@ -196,6 +196,7 @@ func (c *Cluster) start(n *Node) error {
 		TickInterval: tick, LeaseDuration: c.opts.LeaseDuration, Logger: logger,
 		Sender: senderFunc(c.Send), RangeMaxBytes: c.opts.RangeMaxBytes,
 		QueueInterval: c.opts.QueueInterval, TestingKnobs: c.opts.Knobs, GCTTL: c.opts.GCTTL,
+		LiveStores: c.liveStores,
 	})
 	if err != nil {
 		return err
@@ -291,6 +292,39 @@ func (c *Cluster) Close() {
 	}
 }
 
+// AddNode starts a new, empty node (not bootstrapped): it gets replicas
+// only through the replicate queue or ChangeReplicas. It returns its ID.
+func (c *Cluster) AddNode() uint64 {
+	c.t.Helper()
+	c.mu.Lock()
+	n := &Node{ID: uint64(len(c.mu.nodes) + 1)}
+	if c.opts.Dir != "" {
+		n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", c.opts.Dir, n.ID)
+	} else {
+		n.fs, n.dir = vfs.NewMem(), "data"
+	}
+	if c.opts.ManualClock {
+		n.Phys = hlc.NewManualClock(c.mu.nodes[0].Phys.UnixNano())
+	}
+	c.mu.nodes = append(c.mu.nodes, n)
+	c.mu.Unlock()
+	if err := c.start(n); err != nil {
+		c.t.Fatalf("rangetest: starting node %d: %v", n.ID, err)
+	}
+	return n.ID
+}
+
+// liveStores lists the running nodes' stores (store ID = node ID).
+func (c *Cluster) liveStores() []ranges.NodeStore {
+	var out []ranges.NodeStore
+	for _, n := range c.Nodes() {
+		if n.running.Load() {
+			out = append(out, ranges.NodeStore{NodeID: n.ID, StoreID: n.ID})
+		}
+	}
+	return out
+}
+
 // Isolate cuts a node off from the others (in-memory network only) and, as
 // liveness would, reports it down to them.
 func (c *Cluster) Isolate(id uint64) {
@@ -347,7 +381,7 @@ func (c *Cluster) RangeFor(key []byte) (*api.RangeDescriptor, error) {
 			continue
 		}
 		for _, r := range n.Store.Replicas() {
-			if d := r.Desc(); d.ContainsKey(key) {
+			if d := r.Desc(); len(d.GetEndKey()) > 0 && d.ContainsKey(key) {
 				return d, nil
 			}
 		}
@@ -483,6 +517,9 @@ func (c *Cluster) CheckConsistency() error {
 		}
 		for _, r := range n.Store.Replicas() {
 			d := r.Desc()
+			if len(d.GetEndKey()) == 0 {
+				continue // uninitialised, waiting for a snapshot
+			}
 			if prev, ok := descs[d.GetRangeId()]; ok && !proto.Equal(prev, d) {
 				return fmt.Errorf("range %d: replicas disagree on the descriptor: %v vs %v", d.GetRangeId(), prev, d)
 			}
@@ -505,7 +542,7 @@ func (c *Cluster) CheckConsistency() error {
 		return fmt.Errorf("ranges do not tile the keyspace: the last ends at %s", keys.Pretty(want))
 	}
 	for _, n := range c.Nodes() {
-		if !n.running.Load() {
+		if !n.running.Load() || !holds(n, 1) {
 			continue
 		}
 		for _, d := range sorted {
@@ -529,7 +566,7 @@ func (c *Cluster) CheckConsistency() error {
 		var first uint64
 		var firstNode uint64
 		for _, n := range c.Nodes() {
-			if !n.running.Load() {
+			if !n.running.Load() || !holds(n, d.GetRangeId()) {
 				continue
 			}
 			sum, _, err := Checksum(n, d)
@@ -544,6 +581,12 @@ func (c *Cluster) CheckConsistency() error {
 		}
 	}
 	return nil
+}
+
+// holds reports whether a node has an initialised replica of a range.
+func holds(n *Node, rangeID uint64) bool {
+	r, err := n.Store.Replica(keys.RangeID(rangeID))
+	return err == nil && len(r.Desc().GetEndKey()) > 0
 }
 
 // WaitConsistent waits until CheckConsistency passes (replicas may still be

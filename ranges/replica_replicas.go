@@ -1,0 +1,164 @@
+package ranges
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/keys"
+	"github.com/meridiandb/meridian/raftgroup"
+)
+
+// NodeStore names a store on a live node, a candidate for new replicas.
+type NodeStore struct {
+	NodeID, StoreID uint64
+}
+
+// AddReplica adds a voting replica of the range on a store: first as a
+// learner (descriptor, then Raft membership), which receives a snapshot;
+// once it has caught up it is promoted to voter (descriptor, then
+// membership). Meta follows each descriptor change. Must run on the
+// leaseholder.
+func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeDescriptor, error) {
+	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	desc := r.Desc()
+	if desc.ReplicaByStore(target.StoreID) != nil {
+		return nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("range %d already has a replica on store %d", desc.GetRangeId(), target.StoreID)}
+	}
+	// 1. The learner, in the descriptor and then in Raft.
+	learner := proto.Clone(desc).(*api.RangeDescriptor)
+	rd := &api.ReplicaDescriptor{NodeId: target.NodeID, StoreId: target.StoreID, ReplicaId: desc.GetNextReplicaId(), Type: api.ReplicaType_LEARNER}
+	learner.Replicas = append(learner.Replicas, rd)
+	learner.NextReplicaId++
+	learner.Generation++
+	if err := r.changeDescriptor(ctx, lease, learner); err != nil {
+		return nil, err
+	}
+	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddLearnerNode, rd.GetReplicaId())); err != nil {
+		return nil, fmt.Errorf("ranges: adding learner %d to range %d: %w", rd.GetReplicaId(), r.rangeID, err)
+	}
+	_ = r.store.updateMeta(ctx, learner)
+	// 2. Wait for its snapshot and the entries after it.
+	if err := r.waitCaughtUp(ctx, rd.GetReplicaId()); err != nil {
+		return nil, err
+	}
+	// 3. Promote.
+	voter := proto.Clone(learner).(*api.RangeDescriptor)
+	voter.Replicas[len(voter.Replicas)-1].Type = api.ReplicaType_VOTER
+	voter.Generation++
+	if err := r.changeDescriptor(ctx, lease, voter); err != nil {
+		return nil, err
+	}
+	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddNode, rd.GetReplicaId())); err != nil {
+		return nil, fmt.Errorf("ranges: promoting %d in range %d: %w", rd.GetReplicaId(), r.rangeID, err)
+	}
+	_ = r.store.updateMeta(ctx, voter)
+	return voter, nil
+}
+
+func confChange(t raftpb.ConfChangeType, replica uint64) *raftpb.ConfChangeV2 {
+	return &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: &replica}}}
+}
+
+// changeDescriptor replicates a new descriptor for the range.
+func (r *Replica) changeDescriptor(ctx context.Context, lease *api.Lease, d *api.RangeDescriptor) error {
+	b := r.store.engine.NewBatch()
+	defer b.Close()
+	if err := putProto(b, keys.RangeDescriptorKey(r.rangeID), d); err != nil {
+		return err
+	}
+	_, err := r.propose(ctx, &api.ReplicatedCommand{LeaseSequence: lease.GetSequence(), WriteBatch: append([]byte(nil), b.Repr()...), NewDescriptor: d})
+	return err
+}
+
+// waitCaughtUp waits until a replica's log matches what this leader had
+// applied when the wait began.
+func (r *Replica) waitCaughtUp(ctx context.Context, replica uint64) error {
+	st, err := r.store.host.Status(uint64(r.rangeID))
+	if err != nil {
+		return err
+	}
+	target := st.Applied
+	for {
+		st, err := r.store.host.Status(uint64(r.rangeID))
+		if err != nil {
+			return err
+		}
+		if st.Progress[replica] >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ranges: waiting for replica %d of range %d to catch up: %w", replica, r.rangeID, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// peersOf maps a descriptor's replicas to their nodes, for raftgroup.
+func peersOf(d *api.RangeDescriptor) []raftgroup.Peer {
+	var peers []raftgroup.Peer
+	for _, rd := range d.GetReplicas() {
+		peers = append(peers, raftgroup.Peer{ReplicaID: rd.GetReplicaId(), NodeID: rd.GetNodeId()})
+	}
+	return peers
+}
+
+// createUninitialized creates, on a message from a range's leader, a
+// replica with no state that waits for a snapshot.
+func (s *Store) createUninitialized(groupID, toReplica, fromReplica, fromNode uint64) {
+	id := keys.RangeID(groupID)
+	s.mu.Lock()
+	if _, ok := s.mu.replicas[id]; ok || s.mu.stopped || toReplica == 0 || fromReplica == 0 {
+		s.mu.Unlock()
+		return
+	}
+	st := &rangeState{desc: &api.RangeDescriptor{RangeId: groupID}, lease: &api.Lease{}, confState: &raftpb.ConfState{}}
+	r := newReplica(s, st, toReplica)
+	s.mu.replicas[id] = r
+	s.mu.Unlock()
+	err := s.host.CreateGroup(raftgroup.GroupConfig{
+		ID: groupID, ReplicaID: toReplica,
+		Peers:     []raftgroup.Peer{{ReplicaID: fromReplica, NodeID: fromNode}, {ReplicaID: toReplica, NodeID: s.cfg.NodeID}},
+		ConfState: &raftpb.ConfState{}, StateMachine: r,
+	})
+	if err != nil {
+		s.mu.Lock()
+		delete(s.mu.replicas, id)
+		s.mu.Unlock()
+		s.log.Warn("could not create an uninitialised replica", "range", groupID, "err", err)
+	}
+}
+
+// maybeReplicate adds a voter to a range with fewer than min(3, live
+// stores) of them.
+func (s *Store) maybeReplicate(ctx context.Context, r *Replica) {
+	if s.cfg.LiveStores == nil {
+		return
+	}
+	live := s.cfg.LiveStores()
+	d := r.Desc()
+	want := min(3, len(live))
+	if len(d.GetReplicas()) >= want {
+		return
+	}
+	for _, ns := range live {
+		if d.ReplicaByStore(ns.StoreID) != nil {
+			continue
+		}
+		if _, err := r.AddReplica(ctx, ns); err != nil {
+			s.log.Debug("replicate queue: adding a replica failed", "range", d.GetRangeId(), "store", ns.StoreID, "err", err)
+			s.count(func(m *QueueMetrics) { m.ReplicaAddFailures++ })
+			return
+		}
+		s.count(func(m *QueueMetrics) { m.ReplicasAdded++ })
+		return
+	}
+}
