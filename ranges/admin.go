@@ -69,24 +69,29 @@ func (a *Admin) AdminSplit(ctx context.Context, req *api.AdminSplitRequest) (*ap
 	return &api.AdminSplitResponse{Left: left, Right: right}, nil
 }
 
-// ChangeReplicas adds voters or learners to a range (ADD_VOTER adds a
-// learner, waits for its snapshot, then promotes it). Removals arrive with
-// the replica-replacement work.
+// ChangeReplicas adds or removes voters and learners (ADD_VOTER adds a
+// learner, waits for its snapshot, then promotes it). It must reach the
+// range's leaseholder.
 func (a *Admin) ChangeReplicas(ctx context.Context, req *api.ChangeReplicasRequest) (*api.ChangeReplicasResponse, error) {
 	r, err := a.store.Replica(keys.RangeID(req.GetRangeId()))
 	if err != nil {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
+	if g := req.GetExpectedGeneration(); g != 0 && r.Desc().GetGeneration() != g {
+		return nil, status.Errorf(codes.Aborted, "ranges: range %d is at generation %d, not %d", req.GetRangeId(), r.Desc().GetGeneration(), g)
+	}
 	var d *api.RangeDescriptor
 	for _, ch := range req.GetChanges() {
-		if g := req.GetExpectedGeneration(); g != 0 && r.Desc().GetGeneration() != g {
-			return nil, status.Errorf(codes.Aborted, "ranges: range %d is at generation %d, not %d", req.GetRangeId(), r.Desc().GetGeneration(), g)
-		}
+		target := NodeStore{NodeID: ch.GetNodeId(), StoreID: ch.GetStoreId()}
 		switch ch.GetType() {
 		case api.ReplicaChangeType_ADD_VOTER:
-			d, err = r.AddReplica(ctx, NodeStore{NodeID: ch.GetNodeId(), StoreID: ch.GetStoreId()})
+			d, err = r.AddReplica(ctx, target)
+		case api.ReplicaChangeType_ADD_LEARNER:
+			d, err = r.AddLearner(ctx, target)
+		case api.ReplicaChangeType_REMOVE_VOTER, api.ReplicaChangeType_REMOVE_LEARNER:
+			d, err = r.RemoveReplica(ctx, target)
 		default:
-			return nil, status.Errorf(codes.Unimplemented, "ranges: %v is not supported yet", ch.GetType())
+			return nil, status.Errorf(codes.InvalidArgument, "ranges: unknown replica change %v", ch.GetType())
 		}
 		if err != nil {
 			return nil, status.Error(codes.FailedPrecondition, err.Error())

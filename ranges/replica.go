@@ -30,6 +30,9 @@ type Replica struct {
 		// leaseReq is non-nil while a lease request or extension is in
 		// flight; waiters block on it.
 		leaseReq chan struct{}
+		// removed is set once the replica applied a descriptor without
+		// itself; it is being destroyed.
+		removed bool
 	}
 }
 

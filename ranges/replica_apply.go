@@ -100,6 +100,12 @@ func (r *Replica) applyCommandLocked(cmd *api.ReplicatedCommand, b *pebble.Batch
 		}
 	}
 	if nd := cmd.GetNewDescriptor(); nd != nil {
+		if nd.ReplicaByID(r.replicaID) == nil {
+			// This replica was removed: its data goes with it, so do not
+			// apply the batch here.
+			r.removedLocked()
+			return nil, nil
+		}
 		st.desc = nd
 		// Let raftgroup reach every member the descriptor names.
 		if err := r.store.host.SetPeers(uint64(r.rangeID), peersOf(nd)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -115,6 +116,9 @@ func peersOf(d *api.RangeDescriptor) []raftgroup.Peer {
 // replica with no state that waits for a snapshot.
 func (s *Store) createUninitialized(groupID, toReplica, fromReplica, fromNode uint64) {
 	id := keys.RangeID(groupID)
+	if s.tombstoned(id, toReplica) {
+		return // a message for a replica this store already removed
+	}
 	s.mu.Lock()
 	if _, ok := s.mu.replicas[id]; ok || s.mu.stopped || toReplica == 0 || fromReplica == 0 {
 		s.mu.Unlock()
@@ -161,4 +165,125 @@ func (s *Store) maybeReplicate(ctx context.Context, r *Replica) {
 		s.count(func(m *QueueMetrics) { m.ReplicasAdded++ })
 		return
 	}
+}
+
+// RemoveReplica removes a replica (voter or learner) of the range:
+// descriptor first, then Raft membership. The leaseholder cannot remove
+// itself (transfer the lease first). The removed replica's data stays on its
+// store until replica GC (later work) deletes it.
+func (r *Replica) RemoveReplica(ctx context.Context, target NodeStore) (*api.RangeDescriptor, error) {
+	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	desc := r.Desc()
+	rd := desc.ReplicaByStore(target.StoreID)
+	switch {
+	case rd == nil:
+		return nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("range %d has no replica on store %d", desc.GetRangeId(), target.StoreID)}
+	case rd.GetReplicaId() == r.replicaID:
+		return nil, &api.InvalidRequestError{Index: -1, Message: "the leaseholder cannot remove itself; transfer the lease first"}
+	}
+	next := proto.Clone(desc).(*api.RangeDescriptor)
+	next.Replicas = next.Replicas[:0]
+	for _, x := range desc.GetReplicas() {
+		if x.GetReplicaId() != rd.GetReplicaId() {
+			next.Replicas = append(next.Replicas, proto.Clone(x).(*api.ReplicaDescriptor))
+		}
+	}
+	next.Generation++
+	if err := r.changeDescriptor(ctx, lease, next); err != nil {
+		return nil, err
+	}
+	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeRemoveNode, rd.GetReplicaId())); err != nil {
+		return nil, fmt.Errorf("ranges: removing replica %d from range %d: %w", rd.GetReplicaId(), r.rangeID, err)
+	}
+	_ = r.store.updateMeta(ctx, next)
+	return next, nil
+}
+
+// AddLearner adds a non-voting replica (it receives a snapshot and every
+// entry, but does not vote).
+func (r *Replica) AddLearner(ctx context.Context, target NodeStore) (*api.RangeDescriptor, error) {
+	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	desc := r.Desc()
+	if desc.ReplicaByStore(target.StoreID) != nil {
+		return nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("range %d already has a replica on store %d", desc.GetRangeId(), target.StoreID)}
+	}
+	learner := proto.Clone(desc).(*api.RangeDescriptor)
+	rd := &api.ReplicaDescriptor{NodeId: target.NodeID, StoreId: target.StoreID, ReplicaId: desc.GetNextReplicaId(), Type: api.ReplicaType_LEARNER}
+	learner.Replicas = append(learner.Replicas, rd)
+	learner.NextReplicaId++
+	learner.Generation++
+	if err := r.changeDescriptor(ctx, lease, learner); err != nil {
+		return nil, err
+	}
+	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddLearnerNode, rd.GetReplicaId())); err != nil {
+		return nil, fmt.Errorf("ranges: adding learner %d to range %d: %w", rd.GetReplicaId(), r.rangeID, err)
+	}
+	_ = r.store.updateMeta(ctx, learner)
+	return learner, nil
+}
+
+// removedLocked runs on a replica as it applies a descriptor that no longer
+// names it: it stops serving, and a goroutine destroys it — its Raft
+// group, its range-local state and its data — leaving a tombstone so late
+// messages for this (or an older) replica ID do not bring it back. (r.mu is
+// held.)
+func (r *Replica) removedLocked() {
+	if r.mu.removed {
+		return
+	}
+	r.mu.removed = true
+	s := r.store
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.destroyReplica(r); err != nil {
+			s.log.Warn("destroying a removed replica failed", "range", r.rangeID, "err", err)
+		}
+	}()
+}
+
+func (s *Store) destroyReplica(r *Replica) error {
+	ctx, cancel := context.WithTimeout(s.stopCtx, time.Minute)
+	defer cancel()
+	if err := s.host.DestroyGroup(ctx, uint64(r.rangeID)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.mu.replicas[r.rangeID] == r {
+		delete(s.mu.replicas, r.rangeID)
+	}
+	s.mu.Unlock()
+	r.mu.RLock()
+	desc := r.mu.state.desc
+	r.mu.RUnlock()
+	b := s.engine.DB().NewBatch()
+	defer b.Close()
+	for _, sp := range r.snapshotSpans(desc) {
+		if err := b.DeleteRange(sp[0], sp[1], nil); err != nil {
+			return err
+		}
+	}
+	if err := putProto(b, keys.RangeTombstoneKey(r.rangeID), &api.ReplicaDescriptor{ReplicaId: r.replicaID}); err != nil {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// tombstoned reports whether replica IDs up to some value of a range were
+// removed from this store.
+func (s *Store) tombstoned(id keys.RangeID, replicaID uint64) bool {
+	var ts api.ReplicaDescriptor
+	found, err := getProto(s.engine.DB(), keys.RangeTombstoneKey(id), &ts)
+	return err == nil && found && replicaID <= ts.GetReplicaId()
 }

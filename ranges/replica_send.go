@@ -29,8 +29,11 @@ const maxWriteTooOldRetries = 5
 //     evaluate into a batch, and are proposed with the lease sequence; the
 //     reply waits until the command applied here.
 func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+	r.mu.RLock()
+	removed := r.mu.removed
+	r.mu.RUnlock()
 	desc := r.Desc()
-	if len(desc.GetEndKey()) == 0 {
+	if len(desc.GetEndKey()) == 0 || removed {
 		// Uninitialised: waiting for its first snapshot.
 		return nil, &api.RangeNotFoundError{RangeId: uint64(r.rangeID)}
 	}
