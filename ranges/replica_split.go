@@ -155,7 +155,15 @@ func (s *Store) addSplitReplica(st *rangeState) error {
 	// Reads the left range served below now on these keys are not in the
 	// new replica's timestamp cache: treat everything up to now as read.
 	r.tsc.SetLowWater(s.cfg.Clock.Now())
-	return s.registerReplica(r, st)
+	if err := s.registerReplica(r, st); err != nil {
+		return err
+	}
+	// The leaseholder's replica campaigns at once, so the new range has a
+	// Raft leader (where its lease is) without waiting an election timeout.
+	if st.lease.GetReplica().GetReplicaId() == self.GetReplicaId() {
+		return s.host.Campaign(uint64(id))
+	}
+	return nil
 }
 
 // allocateRangeID increments the range ID generator in range 1.
