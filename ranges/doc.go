@@ -9,8 +9,11 @@
 //
 // store.go (opening replicas, the Internal.Batch service), replica_send.go
 // (evaluating a batch on the leaseholder), replica_apply.go (what every
-// replica applies, snapshots), replica_lease.go (leases), bootstrap.go (the
-// initial ranges), state.go (the persisted range state).
+// replica applies, snapshots), replica_lease.go (leases), replica_split.go
+// (splits and meta updates), replica_replicas.go (adding and removing
+// replicas), replica_gc.go (MVCC GC), queue.go (the store's queues),
+// admin.go (the Admin service), bootstrap.go (the initial ranges), state.go
+// (the persisted range state).
 //
 // # Evaluate on the leaseholder, replicate the result
 //
@@ -44,11 +47,25 @@
 //   - A command applies only under the lease it was evaluated under.
 //   - Writes land above every read recorded for their keys.
 //
+// # Splits, replicas and queues
+//
+// A split goes through the range's own Raft log: every replica shrinks the
+// left range and creates the right one from its own data; the range-local
+// descriptors are the truth and meta (written through the injected Sender,
+// a newer generation always winning) is an index repaired by a queue. A
+// replica change replicates the new descriptor, then changes Raft's
+// membership (learner first, caught up by a snapshot, then promoted); a
+// removed replica destroys itself and leaves a tombstone. The store's
+// queues — split (by size), GC, meta repair, replicate (up to three voters)
+// — run on a paced loop for the ranges it leases; the Raft log is truncated
+// by raftgroup's policy.
+//
 // # Not yet here
 //
-// Meta maintenance and splits, queues and replica changes (the next issue);
-// the router lives in client/. ranges never touches another range's data:
-// meta updates will go through an injected Sender.
+// Replacing the replicas of dead nodes, rebalancing, load-based splits,
+// merges; a crash-proof handoff between a split's apply and the right
+// range's Raft group (the group is created while the split's batch
+// commits).
 //
 // Callers: server (one Store per store directory), tests via rangetest.
 package ranges
