@@ -25,34 +25,23 @@ type NodeStore struct {
 // membership). Meta follows each descriptor change. Must run on the
 // leaseholder.
 func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeDescriptor, error) {
-	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
+	// 1. The learner, in the descriptor and then in Raft.
+	learner, err := r.AddLearner(ctx, target)
 	if err != nil {
 		return nil, err
 	}
-	desc := r.Desc()
-	if desc.ReplicaByStore(target.StoreID) != nil {
-		return nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("range %d already has a replica on store %d", desc.GetRangeId(), target.StoreID)}
-	}
-	// 1. The learner, in the descriptor and then in Raft.
-	learner := proto.Clone(desc).(*api.RangeDescriptor)
-	rd := &api.ReplicaDescriptor{NodeId: target.NodeID, StoreId: target.StoreID, ReplicaId: desc.GetNextReplicaId(), Type: api.ReplicaType_LEARNER}
-	learner.Replicas = append(learner.Replicas, rd)
-	learner.NextReplicaId++
-	learner.Generation++
-	if err := r.changeDescriptor(ctx, lease, learner); err != nil {
-		return nil, err
-	}
-	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddLearnerNode, rd.GetReplicaId())); err != nil {
-		return nil, fmt.Errorf("ranges: adding learner %d to range %d: %w", rd.GetReplicaId(), r.rangeID, err)
-	}
-	_ = r.store.updateMeta(ctx, learner)
+	rd := learner.ReplicaByStore(target.StoreID)
 	// 2. Wait for its snapshot and the entries after it.
 	if err := r.waitCaughtUp(ctx, rd.GetReplicaId()); err != nil {
 		return nil, err
 	}
 	// 3. Promote.
+	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
 	voter := proto.Clone(learner).(*api.RangeDescriptor)
-	voter.Replicas[len(voter.Replicas)-1].Type = api.ReplicaType_VOTER
+	voter.ReplicaByStore(target.StoreID).Type = api.ReplicaType_VOTER
 	voter.Generation++
 	if err := r.changeDescriptor(ctx, lease, voter); err != nil {
 		return nil, err

@@ -3,9 +3,8 @@ package history
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
+
+	"github.com/meridiandb/meridian/hlc"
 )
 
 // Type is the kind of an event.
@@ -102,58 +101,17 @@ func (t TS) Less(o TS) bool {
 	return t.Wall < o.Wall || (t.Wall == o.Wall && t.Logical < o.Logical)
 }
 
-// String prints t in the form ParseTS reads.
+// String prints t in hlc's form, which ParseTS reads.
 func (t TS) String() string {
-	w := t.Wall
-	sign := ""
-	if w < 0 {
-		sign, w = "-", -w
-	}
-	return fmt.Sprintf("%s%d.%09d,%d", sign, w/1e9, w%1e9, t.Logical)
+	return hlc.Timestamp{WallTime: t.Wall, Logical: t.Logical}.String()
 }
 
-// ParseTS parses the text form of a server timestamp.
+// ParseTS parses the text form of a server timestamp (hlc.ParseTimestamp's
+// form: the fraction and the logical part are optional).
 func ParseTS(s string) (TS, error) {
-	orig := s
-	bad := func(why string) (TS, error) {
-		return TS{}, fmt.Errorf("history: invalid timestamp %q: %s", orig, why)
+	ts, err := hlc.ParseTimestamp(s)
+	if err != nil {
+		return TS{}, fmt.Errorf("history: %w", err)
 	}
-	var logical int64
-	if i := strings.IndexByte(s, ','); i >= 0 {
-		var err error
-		logical, err = strconv.ParseInt(s[i+1:], 10, 32)
-		if err != nil || logical < 0 {
-			return bad("logical part must be an integer in [0, 2^31)")
-		}
-		s = s[:i]
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	sec, frac, hasFrac := strings.Cut(s, ".")
-	if sec == "" || strings.ContainsAny(sec, "+-") {
-		return bad("want <seconds>[.<nanoseconds>][,<logical>]")
-	}
-	secs, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil || secs > math.MaxInt64/1_000_000_000-1 {
-		return bad("seconds out of range")
-	}
-	var nanos int64
-	if hasFrac {
-		if frac == "" || len(frac) > 9 || strings.ContainsAny(frac, "+-") {
-			return bad("fraction must have 1 to 9 digits")
-		}
-		n, err := strconv.ParseInt(frac, 10, 64)
-		if err != nil {
-			return bad("fraction must be digits")
-		}
-		for i := len(frac); i < 9; i++ {
-			n *= 10
-		}
-		nanos = n
-	}
-	w := secs*1e9 + nanos
-	if neg {
-		w = -w
-	}
-	return TS{Wall: w, Logical: int32(logical)}, nil
+	return TS{Wall: ts.WallTime, Logical: ts.Logical}, nil
 }
