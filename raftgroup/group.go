@@ -76,6 +76,23 @@ type StateMachine interface {
 	ApplySnapshot(group uint64, meta SnapshotMeta, data io.Reader, b *pebble.Batch) error
 }
 
+// AppliedHook is implemented by a StateMachine that must act once the
+// writes of its latest Apply are committed (for example, to start another
+// group whose state those writes created). Applied is called on the worker,
+// after the cycle's apply batch is committed and before the proposals it
+// satisfied complete.
+type AppliedHook interface {
+	Applied(group uint64)
+}
+
+// SnapshotFilter is implemented by a StateMachine that may have to decline
+// a snapshot before raft sees it (for example, one whose span overlaps
+// another replica the caller still holds). A declined snapshot is reported
+// to the sender as not applied, and retried later.
+type SnapshotFilter interface {
+	AcceptSnapshot(group uint64, meta SnapshotMeta, data []byte) bool
+}
+
 // SnapshotData is a state machine's snapshot, as Snapshot returns it.
 type SnapshotData struct {
 	Index     uint64

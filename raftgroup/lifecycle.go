@@ -195,6 +195,12 @@ func (h *Host) HandleSnapshot(ctx context.Context, hdr *api.SnapshotHeader, data
 	if err != nil {
 		return false, fmt.Errorf("raftgroup: snapshot for group %d: %w", hdr.GetGroupId(), err)
 	}
+	if f, ok := g.sm.(SnapshotFilter); ok {
+		md := m.GetSnapshot().GetMetadata()
+		if !f.AcceptSnapshot(g.id, SnapshotMeta{Index: md.GetIndex(), Term: md.GetTerm(), ConfState: md.GetConfState()}, data) {
+			return false, nil
+		}
+	}
 	in := &incomingSnapshot{msg: m, data: data, done: make(chan snapshotResult, 1)}
 	g.mu.Lock()
 	if err := g.mu.closed; err != nil {

@@ -376,6 +376,9 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 // complete finishes the proposals and reads a cycle satisfied, once their
 // effects are committed, and decides whether the group may quiesce.
 func (h *Host) complete(g *group, done []completion) {
+	if hook, ok := g.sm.(AppliedHook); ok && g.appliedUncommitted > g.applied.Load() {
+		hook.Applied(g.id)
+	}
 	g.mu.Lock()
 	failed := g.mu.closed != nil
 	for _, c := range done {

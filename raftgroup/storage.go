@@ -68,9 +68,21 @@ func openStorage(db *pebble.DB, group uint64, confState *raftpb.ConfState, initi
 	if err != nil {
 		return nil, err
 	}
-	if !found && hs == nil && initialise {
+	if !found && initialise {
+		// A new initialised replica: its log starts at the initial
+		// position. If it already existed uninitialised (it heard from the
+		// group before its state arrived, e.g. by a split applying late),
+		// its term and vote are kept — forgetting a vote could let it vote
+		// twice in one term — and only the log position and commit move.
 		ti, tt = InitialIndex, InitialTerm
-		hs = &raftpb.HardState{Term: proto.Uint64(InitialTerm), Commit: proto.Uint64(InitialIndex)}
+		if hs == nil {
+			hs = &raftpb.HardState{}
+		}
+		hs = &raftpb.HardState{
+			Term:   proto.Uint64(max(hs.GetTerm(), InitialTerm)),
+			Vote:   proto.Uint64(hs.GetVote()),
+			Commit: proto.Uint64(max(hs.GetCommit(), InitialIndex)),
+		}
 		if err := stageTruncatedState(b, group, ti, tt); err != nil {
 			return nil, err
 		}

@@ -33,6 +33,9 @@ type Replica struct {
 		// removed is set once the replica applied a descriptor without
 		// itself; it is being destroyed.
 		removed bool
+		// splits are right-hand ranges whose state the last Apply wrote;
+		// they start once that apply batch is committed (Applied).
+		splits []*rangeState
 	}
 }
 

@@ -186,6 +186,63 @@ func (r *Replica) snapshotSpans(d *api.RangeDescriptor) [][2][]byte {
 	}
 }
 
+type snapshotKV struct{ k, v []byte }
+
+// decodeSnapshot reads a snapshot stream back into its pairs and the
+// range state they hold.
+func (r *Replica) decodeSnapshot(raw []byte) (kvs []snapshotKV, desc *api.RangeDescriptor, lease *api.Lease, as *api.RangeAppliedState, err error) {
+	desc, lease, as = &api.RangeDescriptor{}, &api.Lease{}, &api.RangeAppliedState{}
+	for len(raw) > 0 {
+		var parts [2][]byte
+		for i := range parts {
+			n, w := binary.Uvarint(raw)
+			if w <= 0 || uint64(len(raw)-w) < n {
+				return nil, nil, nil, nil, fmt.Errorf("ranges: range %d: corrupt snapshot", r.rangeID)
+			}
+			parts[i], raw = raw[w:w+int(n)], raw[w+int(n):]
+		}
+		kvs = append(kvs, snapshotKV{parts[0], parts[1]})
+		switch {
+		case bytes.Equal(parts[0], localKey(keys.RangeDescriptorKey(r.rangeID))):
+			err = proto.Unmarshal(parts[1], desc)
+		case bytes.Equal(parts[0], localKey(keys.RangeLeaseKey(r.rangeID))):
+			err = proto.Unmarshal(parts[1], lease)
+		case bytes.Equal(parts[0], localKey(keys.RangeAppliedStateKey(r.rangeID))):
+			err = proto.Unmarshal(parts[1], as)
+		}
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("ranges: range %d: corrupt snapshot state: %w", r.rangeID, err)
+		}
+	}
+	return kvs, desc, lease, as, nil
+}
+
+// AcceptSnapshot implements raftgroup.SnapshotFilter: a snapshot whose span
+// overlaps another replica on this store is declined. That happens when
+// this store has not yet applied the split that creates the range: its left
+// range still holds the span and may still apply writes to it, which would
+// land on top of the snapshot. The leader retries; once the split applied
+// here the snapshot fits.
+func (r *Replica) AcceptSnapshot(_ uint64, _ raftgroup.SnapshotMeta, data []byte) bool {
+	_, desc, _, _, err := r.decodeSnapshot(data)
+	if err != nil {
+		return false
+	}
+	for _, o := range r.store.Replicas() {
+		if o == r {
+			continue
+		}
+		od := o.Desc()
+		if len(od.GetEndKey()) == 0 {
+			continue
+		}
+		if bytes.Compare(od.GetStartKey(), desc.GetEndKey()) < 0 && bytes.Compare(desc.GetStartKey(), od.GetEndKey()) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // ApplySnapshot implements raftgroup.StateMachine: it replaces the range's
 // state with the snapshot's, in b.
 func (r *Replica) ApplySnapshot(_ uint64, meta raftgroup.SnapshotMeta, data io.Reader, b *pebble.Batch) error {
@@ -193,38 +250,15 @@ func (r *Replica) ApplySnapshot(_ uint64, meta raftgroup.SnapshotMeta, data io.R
 	if err != nil {
 		return err
 	}
-	var desc api.RangeDescriptor
-	var lease api.Lease
-	var as api.RangeAppliedState
-	type kv struct{ k, v []byte }
-	var kvs []kv
-	for len(raw) > 0 {
-		var parts [2][]byte
-		for i := range parts {
-			n, w := binary.Uvarint(raw)
-			if w <= 0 || uint64(len(raw)-w) < n {
-				return fmt.Errorf("ranges: range %d: corrupt snapshot", r.rangeID)
-			}
-			parts[i], raw = raw[w:w+int(n)], raw[w+int(n):]
-		}
-		kvs = append(kvs, kv{parts[0], parts[1]})
-		switch {
-		case bytes.Equal(parts[0], localKey(keys.RangeDescriptorKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], &desc)
-		case bytes.Equal(parts[0], localKey(keys.RangeLeaseKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], &lease)
-		case bytes.Equal(parts[0], localKey(keys.RangeAppliedStateKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], &as)
-		}
-		if err != nil {
-			return fmt.Errorf("ranges: range %d: corrupt snapshot state: %w", r.rangeID, err)
-		}
+	kvs, desc, lease, as, err := r.decodeSnapshot(raw)
+	if err != nil {
+		return err
 	}
 	if desc.GetRangeId() != uint64(r.rangeID) || as.GetRaftAppliedIndex() != meta.Index {
 		return fmt.Errorf("ranges: range %d: snapshot of range %d at %d presented at %d", r.rangeID, desc.GetRangeId(), as.GetRaftAppliedIndex(), meta.Index)
 	}
 	// Clear what the replica had, then write the snapshot.
-	for _, sp := range r.snapshotSpans(&desc) {
+	for _, sp := range r.snapshotSpans(desc) {
 		if err := b.DeleteRange(sp[0], sp[1], nil); err != nil {
 			return err
 		}
@@ -234,11 +268,11 @@ func (r *Replica) ApplySnapshot(_ uint64, meta raftgroup.SnapshotMeta, data io.R
 			return err
 		}
 	}
-	if err := r.store.host.SetPeers(uint64(r.rangeID), peersOf(&desc)); err != nil {
+	if err := r.store.host.SetPeers(uint64(r.rangeID), peersOf(desc)); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.mu.state = &rangeState{desc: &desc, lease: &lease, applied: meta.Index, stats: mvcc.StatsFromProto(as.GetStats()), confState: meta.ConfState, gcThreshold: as.GetGcThreshold().ToHLC()}
+	r.mu.state = &rangeState{desc: desc, lease: lease, applied: meta.Index, stats: mvcc.StatsFromProto(as.GetStats()), confState: meta.ConfState, gcThreshold: as.GetGcThreshold().ToHLC()}
 	r.mu.Unlock()
 	r.tsc.SetLowWater(lease.GetStart().ToHLC())
 	return nil

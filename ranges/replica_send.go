@@ -84,9 +84,20 @@ func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 		return nil, err
 	}
 	defer r.latches.Release(g)
-	// The lease may have moved while we waited.
+	// The lease may have moved, and the range may have split, while we
+	// waited: a split holds latches over the whole range until it applied,
+	// so after the wait the descriptor is current. Evaluating against the
+	// old span would write keys the right-hand range now owns.
 	if cur := r.Lease(); cur.GetSequence() != lease.GetSequence() || !r.leaseValid(cur, r.store.cfg.Clock.Now().Forward(ts)) {
 		return nil, r.notLeaseholder(cur)
+	}
+	if cur := r.Desc(); cur.GetGeneration() != desc.GetGeneration() {
+		for _, ru := range ba.GetRequests() {
+			k, ek := ru.Inner().KeySpan()
+			if !cur.ContainsSpan(k, ek) {
+				return nil, &api.RangeKeyMismatchError{RequestedStartKey: k, RequestedEndKey: ek, Ranges: r.store.descriptorsFor(cur, k)}
+			}
+		}
 	}
 	if readOnly {
 		resps, err := r.evaluate(r.store.engine.DB(), nil, ba, ts, limit)

@@ -123,7 +123,9 @@ func (r *Replica) AdminSplit(ctx context.Context, key []byte) (left, right *api.
 
 // splitAppliedLocked runs on every replica as a split applies: the left
 // range shrinks, and the right one is created from the state the split's
-// batch writes (r.mu is held).
+// batch writes — once that batch is committed (Applied), so the right
+// range's Raft group never exists on disk without its descriptor (r.mu is
+// held).
 func (r *Replica) splitAppliedLocked(sp *api.SplitTrigger) error {
 	st := r.mu.state
 	st.desc = sp.GetLeft()
@@ -134,7 +136,22 @@ func (r *Replica) splitAppliedLocked(sp *api.SplitTrigger) error {
 		stats: mvcc.StatsFromProto(sp.GetRightStats()), confState: confStateFor(right),
 		gcThreshold: st.gcThreshold,
 	}
-	return r.store.addSplitReplica(rst)
+	r.mu.splits = append(r.mu.splits, rst)
+	return nil
+}
+
+// Applied implements raftgroup.AppliedHook: it starts the right-hand
+// ranges of splits whose batch is now committed.
+func (r *Replica) Applied(uint64) {
+	r.mu.Lock()
+	splits := r.mu.splits
+	r.mu.splits = nil
+	r.mu.Unlock()
+	for _, st := range splits {
+		if err := r.store.addSplitReplica(st); err != nil {
+			r.store.log.Error("could not start the right-hand range of a split", "range", st.desc.GetRangeId(), "err", err)
+		}
+	}
 }
 
 // addSplitReplica creates the right-hand replica of a split (idempotent:

@@ -452,7 +452,13 @@ func (c *Cluster) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 			return br, nil
 		}
 		var nlh *api.NotLeaseholderError
+		var rnf *api.RangeNotFoundError
 		switch {
+		case errors.As(err, &rnf):
+			// That node has no replica of the range (yet): try another.
+			c.mu.Lock()
+			delete(c.mu.leaseHint, d.GetRangeId())
+			c.mu.Unlock()
 		case errors.As(err, &nlh):
 			c.mu.Lock()
 			c.mu.leaseHint[d.GetRangeId()] = nlh.GetLease().GetReplica().GetNodeId()
@@ -576,7 +582,7 @@ func (c *Cluster) CheckConsistency() error {
 			if firstNode == 0 {
 				first, firstNode = sum, n.ID
 			} else if sum != first {
-				return fmt.Errorf("range %d: node %d and node %d hold different data", d.GetRangeId(), firstNode, n.ID)
+				return fmt.Errorf("range %d: node %d and node %d hold different data: %s", d.GetRangeId(), firstNode, n.ID, firstDifference(c.Node(firstNode), n, d))
 			}
 		}
 	}
@@ -606,5 +612,44 @@ func (c *Cluster) WaitConsistent(timeout time.Duration) {
 			c.Tick()
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// firstDifference describes the first engine key where two nodes' copies of
+// a range differ, for failure messages.
+func firstDifference(a, b *Node, d *api.RangeDescriptor) string {
+	start, end := keys.EncodeEngineKey(d.GetStartKey(), hlc.Timestamp{}), keys.EncodeEngineKey(d.GetEndKey(), hlc.Timestamp{})
+	ia, err := a.Engine.DB().NewIter(nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer ia.Close()
+	ib, err := b.Engine.DB().NewIter(nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer ib.Close()
+	oka, okb := ia.SeekGE(start), ib.SeekGE(start)
+	for {
+		oka = oka && bytes.Compare(ia.Key(), end) < 0
+		okb = okb && bytes.Compare(ib.Key(), end) < 0
+		switch {
+		case !oka && !okb:
+			return "no difference found"
+		case !oka:
+			return fmt.Sprintf("only node %d has %s", b.ID, keys.PrettyEngineKey(ib.Key()))
+		case !okb:
+			return fmt.Sprintf("only node %d has %s", a.ID, keys.PrettyEngineKey(ia.Key()))
+		}
+		if c := bytes.Compare(ia.Key(), ib.Key()); c != 0 {
+			if c < 0 {
+				return fmt.Sprintf("only node %d has %s", a.ID, keys.PrettyEngineKey(ia.Key()))
+			}
+			return fmt.Sprintf("only node %d has %s", b.ID, keys.PrettyEngineKey(ib.Key()))
+		}
+		if !bytes.Equal(ia.Value(), ib.Value()) {
+			return fmt.Sprintf("values of %s differ", keys.PrettyEngineKey(ia.Key()))
+		}
+		oka, okb = ia.Next(), ib.Next()
 	}
 }
