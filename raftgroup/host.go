@@ -141,6 +141,10 @@ type Host struct {
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
 	snapWG     sync.WaitGroup
+	// inflight counts transport deliveries (HandleRaftBatch,
+	// HandleSnapshot) in progress; Stop waits for them, so none touches
+	// the DB after Stop returned.
+	inflight sync.WaitGroup
 }
 
 // NewHost starts a host's workers (and its ticker if TickInterval is set).
@@ -179,6 +183,7 @@ func (h *Host) Stop() {
 	h.mu.stopped = true
 	groups := h.mu.groups
 	h.mu.Unlock()
+	h.inflight.Wait()
 	close(h.stop)
 	h.stopCancel()
 	h.sched.stop()
@@ -522,13 +527,13 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		return
 	}
 	sent := hlc.Timestamp{WallTime: b.GetSenderWallTime(), Logical: b.GetSenderLogical()}
-	h.mu.RLock()
-	stopped := h.mu.stopped
-	downAt, down := h.mu.down[b.GetFromNode()]
-	h.mu.RUnlock()
-	if stopped {
+	if !h.enter() {
 		return
 	}
+	defer h.inflight.Done()
+	h.mu.RLock()
+	downAt, down := h.mu.down[b.GetFromNode()]
+	h.mu.RUnlock()
 	if down && downAt.Less(sent) {
 		// Sent after it was reported down: the node is back.
 		h.mu.Lock()
@@ -554,6 +559,17 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		g.mu.Unlock()
 		h.sched.enqueue(g.id)
 	}
+}
+
+// enter registers a transport delivery; false once the host is stopping.
+func (h *Host) enter() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.mu.stopped {
+		return false
+	}
+	h.inflight.Add(1)
+	return true
 }
 
 func (g *group) publishStatus() {

@@ -180,6 +180,10 @@ func (h *Host) HandleSnapshot(ctx context.Context, hdr *api.SnapshotHeader, data
 	if int64(len(data)) > h.cfg.MaxSnapshotBytes {
 		return false, ErrSnapshotTooLarge
 	}
+	if !h.enter() {
+		return false, ErrStopped
+	}
+	defer h.inflight.Done()
 	if err := h.cfg.Clock.Update(hlc.Timestamp{WallTime: hdr.GetSenderWallTime(), Logical: hdr.GetSenderLogical()}); err != nil {
 		return false, err
 	}

@@ -77,6 +77,7 @@ type Node struct {
 	Store  *ranges.Store
 
 	fs      vfs.FS
+	memFS   *vfs.MemFS // crashable, for in-memory nodes
 	dir     string
 	running atomic.Bool
 	srv     *grpc.Server
@@ -130,7 +131,8 @@ func NewCluster(t TB, opts Options) *Cluster {
 		if opts.Dir != "" {
 			n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", opts.Dir, i)
 		} else {
-			n.fs, n.dir = vfs.NewMem(), "data"
+			n.memFS = vfs.NewCrashableMem()
+			n.fs, n.dir = n.memFS, "data"
 		}
 		if opts.ManualClock {
 			n.Phys = hlc.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
@@ -274,6 +276,26 @@ func (c *Cluster) Stop(id uint64) {
 	}
 }
 
+// Crash kills a node as kill -9 and a power loss would: whatever its engine
+// had not synced is gone. (In-memory nodes only: their filesystem is
+// cloned as of its last sync, and the node restarts from the clone.)
+func (c *Cluster) Crash(id uint64) {
+	c.t.Helper()
+	n := c.Node(id)
+	if n.memFS == nil {
+		c.t.Fatalf("rangetest: Crash needs an in-memory node")
+	}
+	if !n.running.Load() {
+		return
+	}
+	if c.Net != nil {
+		c.Net.Register(n.ID, nil)
+	}
+	survivor := n.memFS.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	c.Stop(id) // writes after the clone land in the discarded filesystem
+	n.memFS, n.fs = survivor, survivor
+}
+
 // Restart starts a stopped node from its data.
 func (c *Cluster) Restart(id uint64) {
 	c.t.Helper()
@@ -301,7 +323,8 @@ func (c *Cluster) AddNode() uint64 {
 	if c.opts.Dir != "" {
 		n.fs, n.dir = vfs.Default, fmt.Sprintf("%s/n%d", c.opts.Dir, n.ID)
 	} else {
-		n.fs, n.dir = vfs.NewMem(), "data"
+		n.memFS = vfs.NewCrashableMem()
+		n.fs, n.dir = n.memFS, "data"
 	}
 	if c.opts.ManualClock {
 		n.Phys = hlc.NewManualClock(c.mu.nodes[0].Phys.UnixNano())
@@ -453,7 +476,11 @@ func (c *Cluster) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 		}
 		var nlh *api.NotLeaseholderError
 		var rnf *api.RangeNotFoundError
+		var rkm *api.RangeKeyMismatchError
 		switch {
+		case errors.As(err, &rkm):
+			// Our view of the range was stale (a replica still replaying a
+			// split): look the range up again.
 		case errors.As(err, &rnf):
 			// That node has no replica of the range (yet): try another.
 			c.mu.Lock()
