@@ -555,6 +555,12 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		g.mu.Lock()
 		if g.mu.closed == nil {
 			g.mu.work.msgs = append(g.mu.work.msgs, m)
+			// Learn where a sender we had no address for lives (an
+			// uninitialised replica knows only the node that created it),
+			// or its answers to a new leader would go nowhere.
+			if from := m.GetMessage().GetFrom(); from != 0 && g.mu.peers[from] == 0 {
+				g.mu.peers[from] = b.GetFromNode()
+			}
 		}
 		g.mu.Unlock()
 		h.sched.enqueue(g.id)
