@@ -241,3 +241,46 @@ func TestSplitSurvivesCrashAtEachStep(t *testing.T) {
 		})
 	}
 }
+
+// Splits while the lease (and with it Raft leadership) keeps moving: every
+// split either happens or is refused as not-leaseholder and retried, and
+// the ranges, meta and data stay consistent.
+func TestSplitsDuringLeaseAndLeaderChanges(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3})
+	for i := 0; i < 40; i++ {
+		put(t, c, fmt.Sprintf("m%02d", i), fmt.Sprint(i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var moves atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			for _, n := range c.Nodes() {
+				for _, r := range n.Store.Replicas() {
+					l := r.Lease()
+					if l.GetReplica().GetNodeId() != n.ID || len(r.Desc().GetEndKey()) == 0 || r.Desc().GetRangeId() == 1 {
+						continue
+					}
+					if r.TransferLease(ctx, l.GetReplica().GetReplicaId()%3+1) == nil {
+						moves.Add(1)
+					}
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	for i := 5; i < 40; i += 5 {
+		split(t, c, uk(fmt.Sprintf("m%02d", i)))
+	}
+	cancel()
+	wg.Wait()
+	for i := 0; i < 40; i++ {
+		if v, _ := get(t, c, fmt.Sprintf("m%02d", i)); v != fmt.Sprint(i) {
+			t.Fatalf("m%02d = %q", i, v)
+		}
+	}
+	c.WaitConsistent(waitTimeout)
+	t.Logf("7 splits with %d lease moves around them", moves.Load())
+}
