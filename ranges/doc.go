@@ -63,9 +63,7 @@
 // # Not yet here
 //
 // Replacing the replicas of dead nodes, rebalancing, load-based splits,
-// merges; a crash-proof handoff between a split's apply and the right
-// range's Raft group (the group is created while the split's batch
-// commits).
+// merges, replica GC of replicas removed while their node was down.
 //
 // Callers: server (one Store per store directory), tests via rangetest.
 package ranges
