@@ -40,8 +40,12 @@ func (r *Replica) AdminSplit(ctx context.Context, key []byte) (left, right *api.
 		return nil, nil, ErrNoSender
 	}
 	desc := r.Desc()
-	if !desc.ContainsKey(key) || bytes.Equal(key, desc.GetStartKey()) {
-		return nil, nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("split key %s is not inside range %d", keys.Pretty(key), desc.GetRangeId())}
+	if !desc.ContainsKey(key) {
+		// Routed by a stale descriptor: say where the key is now.
+		return nil, nil, &api.RangeKeyMismatchError{RequestedStartKey: key, Ranges: r.store.descriptorsFor(desc, key)}
+	}
+	if bytes.Equal(key, desc.GetStartKey()) {
+		return nil, nil, &api.InvalidRequestError{Index: -1, Message: fmt.Sprintf("split key %s is already range %d's start", keys.Pretty(key), desc.GetRangeId())}
 	}
 	if bytes.Compare(key, keys.UserSpanStart) <= 0 || bytes.Compare(key, keys.UserSpanEnd) >= 0 {
 		return nil, nil, &api.InvalidRequestError{Index: -1, Message: "only the user keyspace splits"}

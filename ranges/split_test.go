@@ -35,7 +35,8 @@ func split(t *testing.T, c *rangetest.Cluster, key []byte) (*api.RangeDescriptor
 					return left, right
 				}
 				var nlh *api.NotLeaseholderError
-				if !errors.As(err, &nlh) {
+				var rkm *api.RangeKeyMismatchError
+				if !errors.As(err, &nlh) && !errors.As(err, &rkm) {
 					t.Fatalf("split at %s: %v", keys.Pretty(key), err)
 				}
 			}
