@@ -35,7 +35,11 @@
 //   - batch.proto: BatchRequest/BatchResponse and service Internal;
 //     batch.go the limits, request helpers and Validate.
 //   - admin.proto: service Admin (lease transfer, split, replica changes,
-//     range status) — declared, implemented by later work.
+//     range status), served by ranges.Admin.
+//   - replicated.proto: what ranges replicate through Raft
+//     (ReplicatedCommand: a write batch under a lease sequence, lease
+//     changes, split triggers, GC thresholds, new descriptors) and persist
+//     as range state (RangeAppliedState).
 //   - raft.proto: the node-to-node Raft transport (messages and snapshots).
 //   - timestamp.go: conversions to and from hlc.Timestamp.
 package api

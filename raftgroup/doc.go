@@ -117,6 +117,18 @@
 // group would never elect again. Heartbeats are coalesced by the transport:
 // every message bound for one node in one flush shares a batch.
 //
+// # Hooks for the owner
+//
+// Config.UnknownGroup is called when a message or snapshot arrives for a
+// group the host lacks, so the owner can create an uninitialised replica;
+// a replica learns the node of any sender it has no address for from the
+// batch that carried the message. A StateMachine may also implement
+// AppliedHook (act once an apply batch is committed — ranges starts a
+// split's right-hand group there, so it never exists on disk without its
+// descriptor) and SnapshotFilter (decline a snapshot before raft sees it).
+// Status carries, on a leader, each member's match index as of its last
+// tick.
+//
 // Callers: ranges/ (one Host per store). Tests and later packages reuse the
 // harness in raftgroup/grouptest.
 package raftgroup

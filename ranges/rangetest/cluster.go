@@ -1,10 +1,12 @@
 // Package rangetest is the ranges test cluster, reused by later packages'
-// tests: N in-process nodes, each with its own Pebble engine (in memory or on
-// disk), a Store bootstrapped with the same initial ranges (every node holds
-// a replica of every range), Raft over real gRPC on loopback or over
-// raftgroup's fault-injecting in-memory network, a real or manual clock per
-// node, node stop/restart, a minimal sender that follows NotLeaseholder
-// hints, and a consistency checker.
+// tests: N in-process nodes, each with its own Pebble engine (on disk, or on
+// Pebble's crashable in-memory filesystem), a Store bootstrapped with the
+// same initial ranges (every initial node holds a replica of every range;
+// AddNode adds empty ones that the replicate queue fills), Raft over real
+// gRPC on loopback or over raftgroup's fault-injecting in-memory network, a
+// real or manual clock per node, stop/restart and Crash (restart from what
+// was synced), a minimal sender that follows NotLeaseholder hints and stale
+// descriptors, and a consistency checker.
 package rangetest
 
 import (
