@@ -192,29 +192,67 @@ type snapshotKV struct{ k, v []byte }
 // range state they hold.
 func (r *Replica) decodeSnapshot(raw []byte) (kvs []snapshotKV, desc *api.RangeDescriptor, lease *api.Lease, as *api.RangeAppliedState, err error) {
 	desc, lease, as = &api.RangeDescriptor{}, &api.Lease{}, &api.RangeAppliedState{}
+	descKey := localKey(keys.RangeDescriptorKey(r.rangeID))
+	leaseKey := localKey(keys.RangeLeaseKey(r.rangeID))
+	appliedKey := localKey(keys.RangeAppliedStateKey(r.rangeID))
+	err = r.forEachSnapshotPair(raw, func(k, v []byte) (bool, error) {
+		kvs = append(kvs, snapshotKV{k, v})
+		var err error
+		switch {
+		case bytes.Equal(k, descKey):
+			err = proto.Unmarshal(v, desc)
+		case bytes.Equal(k, leaseKey):
+			err = proto.Unmarshal(v, lease)
+		case bytes.Equal(k, appliedKey):
+			err = proto.Unmarshal(v, as)
+		}
+		return false, err
+	})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return kvs, desc, lease, as, nil
+}
+
+// forEachSnapshotPair walks the length-prefixed pairs of a snapshot stream
+// until fn asks to stop.
+func (r *Replica) forEachSnapshotPair(raw []byte, fn func(k, v []byte) (stop bool, err error)) error {
 	for len(raw) > 0 {
 		var parts [2][]byte
 		for i := range parts {
 			n, w := binary.Uvarint(raw)
 			if w <= 0 || uint64(len(raw)-w) < n {
-				return nil, nil, nil, nil, fmt.Errorf("ranges: range %d: corrupt snapshot", r.rangeID)
+				return fmt.Errorf("ranges: range %d: corrupt snapshot", r.rangeID)
 			}
 			parts[i], raw = raw[w:w+int(n)], raw[w+int(n):]
 		}
-		kvs = append(kvs, snapshotKV{parts[0], parts[1]})
-		switch {
-		case bytes.Equal(parts[0], localKey(keys.RangeDescriptorKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], desc)
-		case bytes.Equal(parts[0], localKey(keys.RangeLeaseKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], lease)
-		case bytes.Equal(parts[0], localKey(keys.RangeAppliedStateKey(r.rangeID))):
-			err = proto.Unmarshal(parts[1], as)
-		}
+		stop, err := fn(parts[0], parts[1])
 		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("ranges: range %d: corrupt snapshot state: %w", r.rangeID, err)
+			return fmt.Errorf("ranges: range %d: corrupt snapshot state: %w", r.rangeID, err)
+		}
+		if stop {
+			return nil
 		}
 	}
-	return kvs, desc, lease, as, nil
+	return nil
+}
+
+// snapshotDescriptor reads only the descriptor of a snapshot (the
+// range-local state comes first in the stream, so this stops early).
+func (r *Replica) snapshotDescriptor(raw []byte) (*api.RangeDescriptor, error) {
+	descKey := localKey(keys.RangeDescriptorKey(r.rangeID))
+	var desc *api.RangeDescriptor
+	err := r.forEachSnapshotPair(raw, func(k, v []byte) (bool, error) {
+		if !bytes.Equal(k, descKey) {
+			return false, nil
+		}
+		desc = &api.RangeDescriptor{}
+		return true, proto.Unmarshal(v, desc)
+	})
+	if err == nil && desc == nil {
+		err = fmt.Errorf("ranges: range %d: snapshot without a descriptor", r.rangeID)
+	}
+	return desc, err
 }
 
 // AcceptSnapshot implements raftgroup.SnapshotFilter: a snapshot whose span
@@ -224,7 +262,7 @@ func (r *Replica) decodeSnapshot(raw []byte) (kvs []snapshotKV, desc *api.RangeD
 // land on top of the snapshot. The leader retries; once the split applied
 // here the snapshot fits.
 func (r *Replica) AcceptSnapshot(_ uint64, _ raftgroup.SnapshotMeta, data []byte) bool {
-	_, desc, _, _, err := r.decodeSnapshot(data)
+	desc, err := r.snapshotDescriptor(data)
 	if err != nil {
 		return false
 	}
