@@ -2,6 +2,7 @@ package ranges_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
 	"github.com/meridiandb/meridian/mvcc"
+	"github.com/meridiandb/meridian/raftgroup"
 	"github.com/meridiandb/meridian/ranges"
 	"github.com/meridiandb/meridian/ranges/rangetest"
 )
@@ -284,4 +288,49 @@ func TestSplitsDuringLeaseAndLeaderChanges(t *testing.T) {
 	}
 	c.WaitConsistent(waitTimeout)
 	t.Logf("7 splits with %d lease moves around them", moves.Load())
+}
+
+// snapshotStream encodes key/value pairs as a range snapshot stream
+// (uvarint length-prefixed key, then value).
+func snapshotStream(pairs ...[]byte) []byte {
+	var out []byte
+	for _, p := range pairs {
+		out = binary.AppendUvarint(out, uint64(len(p)))
+		out = append(out, p...)
+	}
+	return out
+}
+
+// A replica declines a snapshot whose span overlaps another replica on its
+// store (its left-hand range has not applied the split yet and could still
+// write there), and accepts one that fits.
+func TestSnapshotOverlappingAnotherReplicaIsDeclined(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3})
+	put(t, c, "a", "1")
+	_, right := split(t, c, uk("m"))
+	var r *ranges.Replica
+	c.WaitFor(waitTimeout, "node 1 to hold the right-hand range", func() bool {
+		var err error
+		r, err = c.Node(1).Store.Replica(keys.RangeID(right.GetRangeId()))
+		return err == nil && len(r.Desc().GetEndKey()) > 0
+	})
+	descKey := keys.EncodeEngineKey(keys.RangeDescriptorKey(keys.RangeID(right.GetRangeId())), hlc.Timestamp{})
+	stream := func(start []byte) []byte {
+		d := proto.Clone(right).(*api.RangeDescriptor)
+		d.StartKey = start
+		v, err := proto.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snapshotStream(descKey, v)
+	}
+	if r.AcceptSnapshot(right.GetRangeId(), raftgroup.SnapshotMeta{}, stream(uk("c"))) {
+		t.Fatal("accepted a snapshot overlapping the left-hand range")
+	}
+	if !r.AcceptSnapshot(right.GetRangeId(), raftgroup.SnapshotMeta{}, stream(uk("m"))) {
+		t.Fatal("declined a snapshot that fits")
+	}
+	if r.AcceptSnapshot(right.GetRangeId(), raftgroup.SnapshotMeta{}, []byte{0xff}) {
+		t.Fatal("accepted a corrupt snapshot")
+	}
 }
