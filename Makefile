@@ -57,6 +57,7 @@ proto: ## regenerate the committed protobuf code under api/
 	@command -v protoc >/dev/null || { echo "installing protoc (Debian protobuf-compiler)"; apt-get install -y -qq protobuf-compiler >/dev/null; }
 	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) mod download go.etcd.io/raft/v3
 	@protos="$$(find api -name '*.proto' | sort)"; \
 	if [ -z "$$protos" ]; then echo "no .proto files under api/"; exit 0; fi; \
 	protoc -I . -I /usr/include -I "$$($(GO) list -m -f '{{.Dir}}' go.etcd.io/raft/v3)" \

@@ -37,6 +37,10 @@ var (
 	// LockTableMax ends the lock table.
 	LockTableMax = PrefixEnd(LockTablePrefix)
 
+	// StoreIdentKey holds a store's identity (cluster, node and store IDs).
+	// It is local to the store: no range contains it.
+	StoreIdentKey = []byte{localPrefixByte, 's', 'i', 'd', 'e', 'n', 't'}
+
 	// MetaMin and MetaMax bound the meta keyspace: range descriptors keyed
 	// by their end key. MetaMin is also the first addressable key (range 1
 	// starts there).

@@ -16,6 +16,7 @@
 //	0x01 'i' <rangeID:8 BE> 'r' <code:4>        range-ID local, replicated (applied state, descriptor, lease, ...)
 //	0x01 'k' <escaped key> <code:4> [...]       range-local keyed by a global key (transaction records)
 //	0x01 'z' 'k' <key>                          the lock table: one lock record per locked key
+//	0x01 's' "ident"                            the store's identity (cluster, node, store IDs); never replicated
 //	0x02 <range end key>                        meta: one range descriptor per range, ordered by end key
 //	0x03 <name>                                 system keys: ID generators, cluster ID, node records
 //	'u'  <user key>                             user keys (SQL/gRPC keys), any bytes, 0x00 included

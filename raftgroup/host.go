@@ -60,6 +60,20 @@ type Config struct {
 	// does not have, so the caller can create it as an uninitialised replica
 	// (CreateGroup with an empty ConfState) before delivery is retried.
 	UnknownGroup func(groupID, toReplica, fromReplica, fromNode uint64)
+	// Observer, if set, is told of fsyncs and proposal latencies (the
+	// server feeds them to its metrics). It is called from the host's
+	// goroutines and must not block.
+	Observer Observer
+}
+
+// Observer receives the host's timing events.
+type Observer interface {
+	// Fsynced reports one synced commit of raft state: how long the commit
+	// took and how many log entries it made durable.
+	Fsynced(d time.Duration, entries int)
+	// ProposalApplied reports a local proposal applied d after Propose
+	// handed it to raft.
+	ProposalApplied(d time.Duration)
 }
 
 func (c *Config) setDefaults() error {

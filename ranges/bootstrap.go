@@ -36,6 +36,15 @@ type BootstrapConfig struct {
 	SplitKeys [][]byte
 	// Timestamp the meta entries are written at.
 	Timestamp hlc.Timestamp
+	// SystemValues are written into range 1 with the meta entries (system
+	// keys: the cluster ID, the node ID generator, the first node's
+	// record), so a cluster is never half bootstrapped.
+	SystemValues []SystemValue
+}
+
+// SystemValue is one key and value of BootstrapConfig.SystemValues.
+type SystemValue struct {
+	Key, Value []byte
 }
 
 // ErrAlreadyBootstrapped is returned by Bootstrap on an engine that already
@@ -97,6 +106,14 @@ func Bootstrap(e *mvcc.Engine, cfg BootstrapConfig) ([]*api.RangeDescriptor, err
 	}
 	if err := mvcc.Put(b, &sysStats, keys.RangeIDGeneratorKey, ts, api.EncodeCounter(int64(len(descs))), nil); err != nil {
 		return nil, err
+	}
+	for _, kv := range cfg.SystemValues {
+		if bytes.Compare(kv.Key, keys.SystemMin) < 0 || bytes.Compare(kv.Key, keys.SystemMax) >= 0 {
+			return nil, fmt.Errorf("ranges: bootstrap value %s is not a system key", keys.Pretty(kv.Key))
+		}
+		if err := mvcc.Put(b, &sysStats, kv.Key, ts, kv.Value, nil); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range descs {
 		id := keys.RangeID(d.GetRangeId())

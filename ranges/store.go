@@ -51,6 +51,9 @@ type StoreConfig struct {
 	// LiveStores lists the stores of live nodes, candidates for new
 	// replicas (the replicate queue is off when nil).
 	LiveStores func() []NodeStore
+	// RaftObserver, if set, receives the raft host's fsync and proposal
+	// timings (metrics).
+	RaftObserver raftgroup.Observer
 	// TestingKnobs change behaviour in tests only.
 	TestingKnobs TestingKnobs
 	Logger       *slog.Logger
@@ -118,7 +121,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	host, err := raftgroup.NewHost(raftgroup.Config{
 		NodeID: cfg.NodeID, DB: cfg.Engine.DB(), Transport: cfg.Transport, Clock: cfg.Clock,
-		TickInterval: cfg.TickInterval, Logger: cfg.Logger, Truncation: cfg.Truncation,
+		TickInterval: cfg.TickInterval, Logger: cfg.Logger, Truncation: cfg.Truncation, Observer: cfg.RaftObserver,
 		UnknownGroup: func(g, to, from, fromNode uint64) { s.createUninitialized(g, to, from, fromNode) },
 	})
 	if err != nil {
