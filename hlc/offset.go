@@ -85,6 +85,13 @@ type OffsetMonitorConfig struct {
 	// its peers. The server passes a function that stops the node. It is
 	// called without the monitor's lock held.
 	OnFailStop func(*ClockOffsetError)
+	// ClusterSize, if set, returns how many nodes the cluster has (this one
+	// included). Check then fail-stops only when the far peers are a
+	// majority of the whole cluster, not merely of the peers it has fresh
+	// samples from: with one skewed peer as the only fresh sample, a
+	// healthy node must not stop. Without it, the majority is of the
+	// known peers.
+	ClusterSize func() int
 }
 
 // OffsetMonitor estimates the offset of each peer's physical clock from this
@@ -100,6 +107,7 @@ type OffsetMonitor struct {
 	threshold  time.Duration
 	staleAfter time.Duration
 	onFailStop func(*ClockOffsetError)
+	cluster    func() int
 	stopped    atomic.Bool // OnFailStop has been called
 
 	mu struct {
@@ -118,6 +126,7 @@ func NewOffsetMonitor(clock *Clock, cfg OffsetMonitorConfig) *OffsetMonitor {
 		threshold:  time.Duration(math.Round(float64(clock.MaxOffset()) * ToleratedOffsetFraction)),
 		staleAfter: cfg.StaleAfter,
 		onFailStop: cfg.OnFailStop,
+		cluster:    cfg.ClusterSize,
 	}
 	if m.staleAfter <= 0 {
 		m.staleAfter = DefaultOffsetStaleAfter
@@ -179,7 +188,8 @@ func (m *OffsetMonitor) Estimates() []OffsetEstimate {
 }
 
 // Check decides whether this node's clock is more than Threshold away from a
-// strict majority of its known, non-stale peers, counting a peer only when
+// strict majority of its known, non-stale peers (and, with ClusterSize, of
+// the cluster's nodes), counting a peer only when
 // its estimate is beyond the threshold even after subtracting its error. If
 // so it returns a *ClockOffsetError and, the first time, passes it to
 // OnFailStop. With no known peers there is nothing to compare with and Check
@@ -197,6 +207,13 @@ func (m *OffsetMonitor) Check() error {
 	}
 	if 2*len(far) <= len(ests) {
 		return nil
+	}
+	if m.cluster != nil {
+		// A majority of the cluster's nodes (this one, never far from
+		// itself, included in the count).
+		if n := m.cluster(); 2*len(far) <= n {
+			return nil
+		}
 	}
 	err := &ClockOffsetError{Far: far, Known: len(ests), Threshold: m.threshold, MaxOffset: m.maxOffset}
 	if m.onFailStop != nil && m.stopped.CompareAndSwap(false, true) {

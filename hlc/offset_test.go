@@ -45,6 +45,7 @@ func TestOffsetCheck(t *testing.T) {
 		peers    []peer
 		wantFar  []string // nil: healthy (Check returns nil)
 		wantText string
+		cluster  int // OffsetMonitorConfig.ClusterSize (0: unset)
 	}{
 		{name: "no peers: no decision"},
 		{name: "all in sync", peers: []peer{{"n2", 5 * ms, 2 * ms, 0}, {"n3", -7 * ms, 2 * ms, 0}}},
@@ -91,13 +92,34 @@ func TestOffsetCheck(t *testing.T) {
 			peers:   []peer{{"n2", 900 * ms, 2 * ms, 0}},
 			wantFar: []string{"n2"},
 		},
+		{name: "cluster size known: 3 nodes, one down, the only fresh peer is far: not a majority of the cluster", cluster: 3,
+			peers: []peer{{"n2", 900 * ms, 2 * ms, 0}}},
+		{name: "cluster size known: 2-node cluster far apart: neither can tell, neither stops", cluster: 2,
+			peers: []peer{{"n2", 900 * ms, 2 * ms, 0}}},
+		{
+			name: "cluster size known: 3 nodes, both peers far: stop", cluster: 3,
+			peers:   []peer{{"n2", 900 * ms, 2 * ms, 0}, {"n3", 905 * ms, 2 * ms, 0}},
+			wantFar: []string{"n2", "n3"},
+		},
+		{name: "cluster size known: 5 nodes, 2 of 4 peers far: healthy", cluster: 5, peers: []peer{
+			{"n2", 900 * ms, 2 * ms, 0}, {"n3", 905 * ms, 2 * ms, 0}, {"n4", 0, 2 * ms, 0}, {"n5", 0, 2 * ms, 0},
+		}},
+		{
+			name: "cluster size known: 5 nodes, 3 peers far: stop", cluster: 5,
+			peers:   []peer{{"n2", 900 * ms, 2 * ms, 0}, {"n3", 905 * ms, 2 * ms, 0}, {"n4", 910 * ms, 2 * ms, 0}},
+			wantFar: []string{"n2", "n3", "n4"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			phys := NewManualClock(t0)
 			var calls []*ClockOffsetError
-			m := NewOffsetMonitor(NewClock(phys, testMaxOffset), OffsetMonitorConfig{
+			cfg := OffsetMonitorConfig{
 				OnFailStop: func(err *ClockOffsetError) { calls = append(calls, err) },
-			})
+			}
+			if tc.cluster > 0 {
+				cfg.ClusterSize = func() int { return tc.cluster }
+			}
+			m := NewOffsetMonitor(NewClock(phys, testMaxOffset), cfg)
 			if m.Threshold() != 400*ms {
 				t.Fatalf("threshold = %s, want 400ms", m.Threshold())
 			}
