@@ -40,6 +40,10 @@ type BootstrapConfig struct {
 	// keys: the cluster ID, the node ID generator, the first node's
 	// record), so a cluster is never half bootstrapped.
 	SystemValues []SystemValue
+	// LocalValues are store-local, unversioned keys (the store ident)
+	// written in the same batch, so a store never holds ranges without
+	// knowing whose they are.
+	LocalValues []SystemValue
 }
 
 // SystemValue is one key and value of BootstrapConfig.SystemValues.
@@ -125,6 +129,14 @@ func Bootstrap(e *mvcc.Engine, cfg BootstrapConfig) ([]*api.RangeDescriptor, err
 			st.stats = sysStats
 		}
 		if err := st.writeApplied(b); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range cfg.LocalValues {
+		if !keys.IsLocal(kv.Key) {
+			return nil, fmt.Errorf("ranges: bootstrap value %s is not a local key", keys.Pretty(kv.Key))
+		}
+		if err := b.Set(localKey(kv.Key), kv.Value, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -63,14 +63,14 @@ func (r *Replica) ensureLease(ctx context.Context, ts hlc.Timestamp) (*api.Lease
 			return nil, r.notLeaseholder(l)
 		}
 		// No valid lease (or ours is in its stasis window): the Raft leader
-		// acquires (or extends) it.
+		// acquires (or extends) it, unless its store is draining.
 		st, err := r.store.host.Status(uint64(r.rangeID))
 		if err != nil {
 			return nil, err
 		}
-		if !st.IsLeader() {
+		if !st.IsLeader() || r.store.draining.Load() {
 			var hint *api.Lease
-			if rd := r.Desc().ReplicaByID(st.Leader); rd != nil {
+			if rd := r.Desc().ReplicaByID(st.Leader); rd != nil && st.Leader != r.replicaID {
 				hint = &api.Lease{Replica: rd}
 			}
 			return nil, r.notLeaseholder(hint)
@@ -210,15 +210,22 @@ func (r *Replica) TransferLease(ctx context.Context, target uint64) error {
 
 // maybeTransferLeadership makes Raft leadership follow the lease: a leader
 // that sees another replica hold a valid lease hands leadership to it.
-func (r *Replica) maybeTransferLeadership(now hlc.Timestamp) {
+// A draining store's leader hands leadership to another voter when no
+// other replica holds the lease, so that one can acquire it.
+func (r *Replica) maybeTransferLeadership(now hlc.Timestamp, draining bool) {
 	st, err := r.store.host.Status(uint64(r.rangeID))
 	if err != nil || !st.IsLeader() {
 		return
 	}
 	l := r.Lease()
 	holder := l.GetReplica().GetReplicaId()
-	if holder != 0 && holder != r.replicaID && now.Less(l.GetExpiration().ToHLC()) {
+	switch {
+	case holder != 0 && holder != r.replicaID && now.Less(l.GetExpiration().ToHLC()):
 		_ = r.store.host.TransferLeadership(uint64(r.rangeID), holder)
+	case draining && (holder != r.replicaID || !r.leaseValid(l, now)):
+		if target := r.drainTarget(); target != 0 {
+			_ = r.store.host.TransferLeadership(uint64(r.rangeID), target)
+		}
 	}
 }
 

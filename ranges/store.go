@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meridiandb/meridian/api"
@@ -90,6 +91,10 @@ type Store struct {
 
 	qmu      sync.Mutex
 	qmetrics QueueMetrics
+
+	// draining is set by Drain: the store acquires no lease and gives Raft
+	// leadership away.
+	draining atomic.Bool
 }
 
 // NewStore opens the replicas whose state is in the engine and starts their
@@ -272,7 +277,7 @@ func (s *Store) leaseLoop() {
 		}
 		now := s.cfg.Clock.Now()
 		for _, r := range s.Replicas() {
-			r.maybeTransferLeadership(now)
+			r.maybeTransferLeadership(now, s.draining.Load())
 		}
 	}
 }
