@@ -33,6 +33,9 @@ type RouterConfig struct {
 	// SeedNodes are tried, in turn, for range 1 (meta) until its
 	// descriptor is cached.
 	SeedNodes []uint64
+	// SeedNodesFunc, if set, replaces SeedNodes with a list read at each
+	// use (a server learns its peers as it runs).
+	SeedNodesFunc func() []uint64
 	// Logger receives routing events at debug level; nil discards them.
 	Logger *slog.Logger
 	// GatewayNodeID is stamped on batches whose header has none; 0 for a
@@ -83,6 +86,19 @@ func NewRouter(cfg RouterConfig) *Router {
 	}
 	r.cache = NewRangeCache(r.metaLookup)
 	return r
+}
+
+// seedDesc is range 1's stand-in descriptor until the real one is cached:
+// its "replicas" are the seed nodes (node IDs only).
+func (r *Router) seedDesc() *api.RangeDescriptor {
+	if r.cfg.SeedNodesFunc == nil {
+		return r.seedDsc
+	}
+	d := &api.RangeDescriptor{RangeId: 1, StartKey: keys.MetaMin, EndKey: keys.UserSpanStart}
+	for _, n := range r.cfg.SeedNodesFunc() {
+		d.Replicas = append(d.Replicas, &api.ReplicaDescriptor{NodeId: n})
+	}
+	return d
 }
 
 // Cache returns the router's range cache.
@@ -214,17 +230,19 @@ func (r *Router) metaLookup(ctx context.Context, key []byte, reverse bool) ([]*a
 		}
 		ok = true
 	}
+	seed := false
 	if !ok {
-		if len(r.seedDsc.GetReplicas()) == 0 {
+		d := r.seedDesc()
+		if len(d.GetReplicas()) == 0 {
 			return nil, errors.New("client: range 1 is not cached and there are no seed nodes")
 		}
-		e = CacheEntry{Desc: r.seedDsc}
+		e, seed = CacheEntry{Desc: d}, true
 	}
 	r.metaLookups.Add(1)
 	resp, err := r.sendToReplicas(ctx, ba, e)
 	if err != nil {
 		var se *sendError
-		if errors.As(err, &se) && e.Desc != r.seedDsc {
+		if errors.As(err, &se) && !seed {
 			r.cache.Evict(e.Desc)
 		}
 		return nil, err
