@@ -158,6 +158,9 @@ type proposal struct {
 	data []byte
 	cc   *raftpb.ConfChangeV2 // set for a membership change instead of data
 	term uint64               // term it was proposed in, set by the worker
+	// proposedAt is when the worker handed it to raft (for
+	// Observer.ProposalApplied).
+	proposedAt time.Time
 	// ccChecked: the worker has verified raft appended the conf change.
 	ccChecked bool
 	doneCh    chan proposalResult

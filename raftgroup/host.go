@@ -283,8 +283,13 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 		return err
 	}
 	if !b.Empty() {
+		start := time.Now()
 		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("raftgroup: group %d: persisting initial state: %w", gc.ID, err)
+		}
+		h.metrics.fsyncs.Add(1)
+		if o := h.cfg.Observer; o != nil {
+			o.Fsynced(time.Since(start), 0)
 		}
 	}
 	first, _ := st.firstAndLast()

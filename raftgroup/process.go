@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -127,6 +128,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		if mustSync {
 			opt = pebble.Sync
 		}
+		start := time.Now()
 		if err := batch.Commit(opt); err != nil {
 			for _, r := range readies {
 				if r.destroy != nil {
@@ -143,6 +145,9 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		h.metrics.cycles.Add(1)
 		if mustSync {
 			h.metrics.fsyncs.Add(1)
+			if o := h.cfg.Observer; o != nil {
+				o.Fsynced(time.Since(start), appended)
+			}
 		}
 		h.metrics.appended.Add(uint64(appended))
 	}
@@ -283,6 +288,7 @@ func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
 		g.mu.pending[p.id] = p
 		g.mu.Unlock()
 		var err error
+		p.proposedAt = time.Now()
 		if p.cc != nil {
 			err = g.rn.ProposeConfChange(p.cc)
 		} else {
@@ -381,10 +387,17 @@ func (h *Host) complete(g *group, done []completion) {
 	}
 	g.mu.Lock()
 	failed := g.mu.closed != nil
+	var now time.Time
 	for _, c := range done {
 		if p, ok := g.mu.pending[c.id]; ok {
 			delete(g.mu.pending, c.id)
 			p.finish(proposalResult{result: c.result})
+			if o := h.cfg.Observer; o != nil {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				o.ProposalApplied(now.Sub(p.proposedAt))
+			}
 		}
 	}
 	g.mu.Unlock()

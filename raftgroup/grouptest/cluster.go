@@ -50,6 +50,9 @@ type Options struct {
 	Seed uint64
 	// Truncation is every host's log truncation policy (nil: none).
 	Truncation *raftgroup.TruncationPolicy
+	// Observer, if set, returns the observer of a node's host (called each
+	// time the node starts).
+	Observer func(nodeID uint64) raftgroup.Observer
 }
 
 // Node is one node of a Cluster.
@@ -223,7 +226,11 @@ func (c *Cluster) start(n *Node) error {
 	if os.Getenv("MERIDIAN_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers, Truncation: c.opts.Truncation, Logger: logger})
+	var obs raftgroup.Observer
+	if c.opts.Observer != nil {
+		obs = c.opts.Observer(n.ID)
+	}
+	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers, Truncation: c.opts.Truncation, Logger: logger, Observer: obs})
 	if err != nil {
 		return err
 	}
