@@ -14,7 +14,8 @@ func (s *Store) Draining() bool { return s.draining.Load() }
 // unavailable for a lease duration: from now on it acquires no lease and
 // hands Raft leadership away, and it transfers every lease it holds to
 // another voter (preferring stores LiveStores lists). It returns when the
-// store holds no valid lease, or with ctx's error. Drain is not undone; a
+// store holds no valid lease that another voter could take (a range with
+// no other voter keeps its lease), or with ctx's error. Drain is not undone; a
 // drained store is stopped next.
 func (s *Store) Drain(ctx context.Context) error {
 	s.draining.Store(true)
@@ -26,14 +27,16 @@ func (s *Store) Drain(ctx context.Context) error {
 			if l.GetReplica().GetReplicaId() != r.replicaID || !r.leaseValid(l, now) {
 				continue
 			}
+			target := r.drainTarget()
+			if target == 0 {
+				continue // no other voter to take it: the lease stays
+			}
 			held++
-			if target := r.drainTarget(); target != 0 {
-				tctx, cancel := context.WithTimeout(ctx, time.Second)
-				err := r.TransferLease(tctx, target)
-				cancel()
-				if err != nil {
-					s.log.Info("drain: lease transfer failed", "range", r.rangeID, "to", target, "err", err)
-				}
+			tctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := r.TransferLease(tctx, target)
+			cancel()
+			if err != nil {
+				s.log.Info("drain: lease transfer failed", "range", r.rangeID, "to", target, "err", err)
 			}
 		}
 		if held == 0 {

@@ -22,7 +22,18 @@ func newRootCmd() *cobra.Command {
 		Short:         "Meridian: a distributed, transactional key-value store",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd)
+		},
 	}
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newStartCmd(), newInitCmd(), newDemoCmd(), newKVCmd(), newNodeCmd(), newRangeCmd())
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		envHelp(c)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 	return root
 }

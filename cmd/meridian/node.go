@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/keys"
+)
+
+func newInitCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Bootstrap a new cluster through a node started with --join",
+		Long: `Bootstrap a new cluster: the node at --host (started with --join and
+waiting) becomes its first node, and the other nodes started with --join
+join it. On a cluster that is already initialised, init says so and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, ctx, cancel, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			defer cancel()
+			resp, err := api.NewNodeClient(conn).Init(ctx, &api.InitRequest{})
+			if err != nil {
+				return rpcError(cf.host, err)
+			}
+			if cf.output == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"cluster_id": resp.GetClusterId(), "already_initialized": resp.GetAlreadyInitialized()})
+			}
+			if resp.GetAlreadyInitialized() {
+				fmt.Fprintf(cmd.OutOrStdout(), "cluster %s is already initialised; nothing to do\n", resp.GetClusterId())
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "cluster %s initialised\n", resp.GetClusterId())
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func newNodeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Inspect the cluster's nodes"}
+	var cf clientFlags
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Every node: address, liveness, replicas, leases, clock source and the guarantee in force",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, ctx, cancel, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			defer cancel()
+			resp, err := api.NewNodeClient(conn).ClusterStatus(ctx, &api.ClusterStatusRequest{})
+			if err != nil {
+				return rpcError(cf.host, err)
+			}
+			w := cmd.OutOrStdout()
+			if cf.output == "json" {
+				b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(w, string(b))
+				return err
+			}
+			var rows [][]string
+			for _, n := range resp.GetNodes() {
+				live := "live"
+				switch {
+				case n.GetDraining():
+					live = "draining"
+				case !n.GetLive():
+					live = "dead"
+				}
+				clock := n.GetClockSource()
+				if clock != "" {
+					clock += fmt.Sprintf(" ε=%s", time.Duration(n.GetClockErrorBoundNanos()))
+				}
+				if n.GetError() != "" {
+					clock = "unreachable: " + n.GetError()
+				}
+				rows = append(rows, []string{
+					strconv.FormatUint(n.GetNodeId(), 10), n.GetAddress(), live,
+					strconv.Itoa(int(n.GetReplicas())), strconv.Itoa(int(n.GetLeaseholders())),
+					clock, n.GetGuarantee(),
+				})
+			}
+			return table(w, []string{"ID", "ADDRESS", "LIVENESS", "REPLICAS", "LEASES", "CLOCK", "GUARANTEE"}, rows)
+		},
+	}
+	cf.register(status)
+	cmd.AddCommand(status)
+	return cmd
+}
+
+func newRangeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "range", Short: "Inspect the cluster's ranges"}
+	var cf clientFlags
+	var key string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Every range (or the one holding --key): ID, span, replicas, leaseholder, size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, ctx, cancel, err := cf.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			defer cancel()
+			resp, err := api.NewNodeClient(conn).ListRanges(ctx, &api.ListRangesRequest{Key: []byte(key)})
+			if err != nil {
+				return rpcError(cf.host, err)
+			}
+			w := cmd.OutOrStdout()
+			type row struct {
+				RangeID     uint64   `json:"range_id"`
+				Start       string   `json:"start_key"`
+				End         string   `json:"end_key"`
+				Replicas    []uint64 `json:"replica_nodes"`
+				Leaseholder uint64   `json:"leaseholder_node"`
+				SizeBytes   int64    `json:"size_bytes"`
+				LiveKeys    int64    `json:"live_keys"`
+			}
+			var out []row
+			for _, r := range resp.GetRanges() {
+				d := r.GetRangeDescriptor()
+				rw := row{RangeID: d.GetRangeId(), Start: keys.Pretty(d.GetStartKey()), End: keys.Pretty(d.GetEndKey()),
+					Leaseholder: r.GetLeaseholderNodeId(), SizeBytes: r.GetSizeBytes(), LiveKeys: r.GetLiveKeys()}
+				for _, rd := range d.GetReplicas() {
+					rw.Replicas = append(rw.Replicas, rd.GetNodeId())
+				}
+				out = append(out, rw)
+			}
+			if cf.output == "json" {
+				if out == nil {
+					out = []row{}
+				}
+				return printJSON(w, out)
+			}
+			var rows [][]string
+			for _, r := range out {
+				var reps []string
+				for _, n := range r.Replicas {
+					reps = append(reps, "n"+strconv.FormatUint(n, 10))
+				}
+				lh := "-"
+				if r.Leaseholder != 0 {
+					lh = "n" + strconv.FormatUint(r.Leaseholder, 10)
+				}
+				rows = append(rows, []string{strconv.FormatUint(r.RangeID, 10), r.Start, r.End, strings.Join(reps, ","), lh,
+					strconv.FormatInt(r.SizeBytes, 10), strconv.FormatInt(r.LiveKeys, 10)})
+			}
+			return table(w, []string{"ID", "START", "END", "REPLICAS", "LEASEHOLDER", "BYTES", "KEYS"}, rows)
+		},
+	}
+	cf.register(list)
+	list.Flags().StringVar(&key, "key", "", "only the range holding this key")
+	cmd.AddCommand(list)
+	return cmd
+}
