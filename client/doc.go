@@ -1,9 +1,38 @@
-// Package client is the public Go API of Meridian (DB and Txn, later) and
-// the router beneath it: the layer that turns a batch of requests over
-// arbitrary keys into per-range batches sent to the right nodes.
+// Package client is the public Go API of Meridian (DB; Txn comes with
+// transactions) and the router beneath the servers: the layer that turns a
+// batch of requests over arbitrary keys into per-range batches sent to the
+// right nodes.
 //
-// Start reading at Router.Send (router.go), then RangeCache
-// (rangecache.go).
+// Applications use DB (db.go): Open dials any nodes of a cluster and
+// speaks the public gRPC API (api/meridian/v1); the node that receives a
+// call routes it with its own Router. Start reading at Open and DB.Get;
+// the examples show each call. Inside a node, start reading at Router.Send
+// (router.go), then RangeCache (rangecache.go).
+//
+// # The DB API
+//
+//   - Open(ctx, addrs...) connects to the given nodes (plaintext gRPC for
+//     now, messages up to 16 MiB) and spreads calls round-robin over those
+//     that are up. Close releases the connection.
+//   - Get returns a GetResult (Found, Value, the value's and the read's
+//     timestamps); AsOf reads history. Put and Delete return their write
+//     timestamp; DeleteRange the count and timestamp. Scan returns the
+//     rows of a span in memory (Limit, Reverse, PageSize, AsOf), ScanIter
+//     streams them; either way every row of one scan is read at one
+//     timestamp. Keys are at most 16 KiB and values 4 MiB.
+//   - Errors are *Error values carrying the gRPC status; errors.Is matches
+//     ErrInvalidArgument, ErrUnavailable (nothing was written; safe to
+//     retry), ErrAmbiguousResult (a write that may or may not have
+//     applied), ErrBelowGCThreshold, ErrAborted, ErrUnimplemented and the
+//     ctx errors; errors.As finds the node's api error.
+//   - Retries: a call the node answered UNAVAILABLE (it knows nothing was
+//     written) is sent again, to whichever node is up, a few times with
+//     backoff; reads are also retried when the connection broke, and a
+//     broken Scan resumes after its last row at its read timestamp. A write
+//     whose connection broke in flight is never retried: it fails with
+//     ErrAmbiguousResult.
+//   - DB imports only the generated API and api's error types: never
+//     server/ (the layers forbid it).
 //
 // # What the router owns
 //
@@ -58,9 +87,10 @@
 //
 // # Who calls it
 //
-// txn/ (through its Sender interface), this package's DB and Txn (to come), and
-// server/ (the gateway for the public gRPC API and pgwire). The router
-// calls nodes only through a Dialer, which server/ implements over gRPC.
+// The Router: txn/ (through its Sender interface) and server/ (the gateway
+// for the public gRPC API, and pgwire). DB does not use a Router: it
+// reaches the Router of the node it calls. The router calls nodes only
+// through a Dialer, which server/ implements over gRPC.
 //
 // # A request's flow
 //
