@@ -25,8 +25,9 @@ FUZZTIME ?= 30s
 help:
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
-build: ## bin/meridian and bin/meridian-jepsen, statically linked
+build: ## bin/meridian, bin/meridian-testhooks and bin/meridian-jepsen, statically linked
 	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian ./cmd/meridian
+	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -tags testhooks -ldflags '$(LDFLAGS)' -o bin/meridian-testhooks ./cmd/meridian
 	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian-jepsen ./cmd/meridian-jepsen
 
 test: ## what CI runs: vet, then every test (race detector on concurrent packages)
@@ -66,8 +67,8 @@ proto: ## regenerate the committed protobuf code under api/
 	  --go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
 	  $$protos
 
-demo: build ## start a local cluster and say how to connect (for now: the version)
-	bin/meridian version
+demo: build ## start a 3-node cluster in one process and say how to connect (Ctrl-C stops it)
+	bin/meridian demo --nodes 3
 
 clean: ## remove build output
 	rm -rf bin

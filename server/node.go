@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -48,7 +47,9 @@ type Node struct {
 	grpcSrv   *grpc.Server
 	health    *health.Server
 	httpLis   net.Listener
-	httpSrv   *http.Server
+	httpSrv   *HTTPServer
+	metrics   *Metrics
+	tracing   *Tracing
 	addr      string
 	startedAt time.Time
 	peers     *peers
@@ -99,6 +100,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ident, err := n.loadIdent()
 	if err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	if err := n.observe(ctx, ident.GetNodeId()); err != nil {
 		n.closeResources()
 		return nil, err
 	}
@@ -183,12 +188,35 @@ func (n *Node) open() error {
 	return nil
 }
 
+// observe sets up metrics and tracing.
+func (n *Node) observe(ctx context.Context, nodeID uint64) error {
+	m, err := NewMetrics(n.NodeID)
+	if err != nil {
+		return fmt.Errorf("server: metrics: %w", err)
+	}
+	n.metrics = m
+	if err := m.RegisterClock(n.clock, n.clockSrc, n.offsets); err != nil {
+		return fmt.Errorf("server: metrics: %w", err)
+	}
+	t, err := SetupTracing(ctx, "meridian", nodeID)
+	if err != nil {
+		return fmt.Errorf("server: tracing: %w", err)
+	}
+	n.tracing = t
+	if t.Enabled() {
+		n.log.Info("tracing: exporting spans over OTLP")
+	}
+	return nil
+}
+
 // serve starts the gRPC (and HTTP) servers. Services that need the store
 // answer UNAVAILABLE until the node has joined a cluster.
 func (n *Node) serve() {
-	n.grpcSrv = grpc.NewServer(
+	opts := append(n.metrics.GRPCServerOptions(),
+		grpc.StatsHandler(n.tracing.GRPCServerStatsHandler()),
 		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 	)
+	n.grpcSrv = grpc.NewServer(opts...)
 	api.RegisterNodeServer(n.grpcSrv, &nodeService{n: n})
 	api.RegisterInternalServer(n.grpcSrv, &internalGate{n: n})
 	api.RegisterAdminServer(n.grpcSrv, &adminGate{n: n})
@@ -206,14 +234,7 @@ func (n *Node) serve() {
 		}
 	}()
 	if n.httpLis != nil {
-		n.httpSrv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			if err := n.httpSrv.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				n.log.Error("HTTP server stopped", "err", err)
-			}
-		}()
+		n.httpSrv = ServeHTTP(n.httpLis, NewHTTPHandler(HTTPConfig{Ready: n.Ready, Metrics: n.metrics.Handler()}), n.log)
 	}
 }
 
@@ -224,7 +245,8 @@ func (n *Node) startStore(ident *api.StoreIdent) error {
 	n.log = n.log.With("node", id)
 	n.peers.learn(id, n.addr)
 	tr := raftgroup.NewGRPCTransport(raftgroup.GRPCTransportConfig{
-		NodeID: id, Clock: n.clock, Resolver: n.peers.resolveForRaft,
+		NodeID: id, Clock: n.clock, Resolver: n.peers.resolveForRaft, Logger: n.log,
+		DialOptions: []grpc.DialOption{grpc.WithStatsHandler(n.tracing.GRPCClientStatsHandler())},
 	})
 	router := client.NewRouter(client.RouterConfig{
 		Dialer: n, SeedNodesFunc: n.peers.seedNodes, GatewayNodeID: id, Logger: n.log,
@@ -234,11 +256,16 @@ func (n *Node) startStore(ident *api.StoreIdent) error {
 		NodeID: id, StoreID: ident.GetStoreId(), Engine: n.engine, Clock: n.clock, Transport: tr,
 		TickInterval: n.cfg.RaftTickInterval, LeaseDuration: n.cfg.LeaseDuration,
 		Sender: router, RangeMaxBytes: rangeMax, LiveStores: n.peers.liveStores,
-		Logger: n.log,
+		Logger: n.log, RaftObserver: n.metrics,
 	})
 	if err != nil {
 		tr.Close()
 		return fmt.Errorf("server: starting the store: %w", err)
+	}
+	if err := n.metrics.RegisterStore(s); err != nil {
+		s.Stop()
+		tr.Close()
+		return fmt.Errorf("server: metrics: %w", err)
 	}
 	tr.SetHandler(s.Host())
 	n.transport.Store(tr)
@@ -367,6 +394,14 @@ func (n *Node) Stop(ctx context.Context) error {
 			_ = n.httpSrv.Shutdown(sctx)
 			cancel()
 		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if n.tracing != nil {
+			_ = n.tracing.Shutdown(sctx)
+		}
+		if n.metrics != nil {
+			_ = n.metrics.Shutdown(sctx)
+		}
+		cancel()
 		n.wg.Wait()
 		if s := n.store.Load(); s != nil {
 			s.Stop()

@@ -132,6 +132,18 @@ func TestSingleNodeBootstrapAndRestart(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/health?ready=1: %d %s", resp.StatusCode, body)
 	}
+	// Metrics: the store's gauges and the raft fsync histogram are there.
+	resp, err = http.Get("http://" + n.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"meridian_replicas ", "meridian_raft_fsync_duration_seconds_count", "meridian_grpc_server_handled_total", "meridian_clock_max_offset_seconds"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	cluster := n.ClusterID()
 	if err := n.Stop(context.Background()); err != nil {
 		t.Fatal(err)

@@ -23,8 +23,8 @@ type peers struct {
 
 	mu struct {
 		sync.Mutex
-		addrs    map[uint64]string            // node ID -> address
-		conns    map[string]*grpc.ClientConn // address -> connection
+		addrs    map[uint64]string           // node ID -> address
+		conns    map[string]*grpc.ClientConn // dialled address -> connection
 		records  map[uint64]*api.NodeRecord
 		liveness map[uint64]*api.Liveness
 		// failing counts consecutive failed heartbeats per node.
@@ -81,25 +81,26 @@ func (p *peers) conn(addr string) (*grpc.ClientConn, error) {
 	if p.mu.closed {
 		return nil, fmt.Errorf("server: node stopped")
 	}
-	if c, ok := p.mu.conns[addr]; ok {
-		return c, nil
-	}
 	target := addr
 	if rw := p.n.cfg.TestingKnobs.RewriteAddr; rw != nil {
-		target = rw(addr)
+		target = rw(addr) // connections are per dialled address, so a new rewrite takes effect
 	}
-	c, err := grpc.NewClient(target, dialOptions()...)
+	if c, ok := p.mu.conns[target]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(target, p.dialOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("server: dialing %s: %w", addr, err)
 	}
-	p.mu.conns[addr] = c
+	p.mu.conns[target] = c
 	return c, nil
 }
 
 // dialOptions are the options of every node-to-node connection.
-func dialOptions() []grpc.DialOption {
+func (p *peers) dialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(p.n.tracing.GRPCClientStatsHandler()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 	}
 }

@@ -43,3 +43,7 @@ func envHelp(cmd *cobra.Command) {
 		}
 	})
 }
+
+// testhooksEnvName names the control endpoint's address in a testhooks
+// build (see testhooks_on.go); other builds ignore it.
+const testhooksEnvName = "MERIDIAN_TESTHOOKS_ADDR"
