@@ -34,6 +34,7 @@ test: ## what CI runs: vet, then every test (race detector on concurrent package
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $$($(GO) list ./... | grep -v -x -F $(patsubst %,-e %,$(NORACE_PKGS)))
 	$(GO) test -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(NORACE_PKGS)
+	$(GO) test -race -tags testhooks $(TESTFLAGS) ./cmd/meridian
 
 testrace: ## every test under the race detector
 	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
