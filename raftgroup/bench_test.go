@@ -45,6 +45,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 	var mu sync.Mutex
 	var lats []time.Duration
 	var failed atomic.Int64
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -78,6 +79,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime(b) - cpu0
 	b.StopTimer()
 	var after raftgroup.Metrics
 	for _, n := range c.Nodes() {
@@ -97,4 +99,7 @@ func benchPropose(b *testing.B, groups, proposers int) {
 		b.ReportMetric(float64(len(lats))*3/fsyncs, "proposals/fsync")
 	}
 	b.ReportMetric(float64(failed.Load()), "failed")
+	// CPU (user+system, the whole process: all three nodes) per proposal,
+	// less sensitive than the rates to other load on a shared machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(lats)), "cpu-us/proposal")
 }

@@ -17,14 +17,23 @@
 //
 //  1. Take up to MaxBatchGroups queued groups.
 //  2. For each: feed raft its queued ticks, messages, proposals and read
-//     requests; collect its Ready.
-//  3. Stage every group's new entries and hard state into ONE Pebble batch and
-//     commit it with ONE fsync (group commit; no fsync if raft says none is
-//     needed).
-//  4. Per group: send its messages, apply its committed entries through the
-//     StateMachine, complete the proposals and reads they satisfy, Advance.
+//     requests; collect its Ready; send the messages that do not acknowledge
+//     anything (appends, heartbeats, vote requests).
+//  3. Apply the committed entries that were already durable before this
+//     cycle (all groups in one batch, no fsync) and complete the proposals
+//     they satisfy, so a leader's commits do not wait for the fsync of what
+//     was proposed since.
+//  4. Stage every group's new entries (and hard state, when its term or
+//     vote changed) into ONE Pebble batch and commit it with ONE fsync
+//     (group commit; no fsync if raft says none is needed).
+//  5. Per group: send the acknowledgements, apply the rest of its committed
+//     entries through the StateMachine, complete the proposals and reads
+//     they satisfy, Advance.
 //
-// Persist before send; apply only what is durable. (etcd raft's
+// Persist before acknowledging; apply only what is durable. Raft's commit
+// index is volatile: it is persisted only with a term or vote change, and a
+// restart raises it to the state machine's applied index, which the durable
+// log always covers. (etcd raft's
 // AsyncStorageWrites would pipeline the fsync with the next cycle; the
 // synchronous order is simpler and already amortises one fsync over every
 // group in the batch.)

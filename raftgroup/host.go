@@ -294,6 +294,7 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 	}
 	first, _ := st.firstAndLast()
 	applied := max(gc.Applied, first-1)
+	st.raiseCommit(applied)
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        gc.ReplicaID,
 		ElectionTick:              h.cfg.ElectionTicks,

@@ -16,12 +16,14 @@ import (
 )
 
 // A worker cycle: take up to MaxBatchGroups groups from the scheduler; for
-// each, feed raft its queued work and collect its Ready; stage every group's
-// entries, hard state, snapshot and truncation into ONE Pebble batch and
-// commit it with ONE fsync (group commit); then, per group, send its
-// messages and apply its committed entries (all groups into one more batch,
+// each, feed raft its queued work and collect its Ready; apply the committed
+// entries that were durable before the cycle (one batch, no fsync) and
+// complete their proposals; stage every group's entries, hard state,
+// snapshot and truncation into ONE Pebble batch and commit it with ONE
+// fsync (group commit); then, per group, send its acknowledgements and apply
+// the rest of its committed entries (all groups into one more batch,
 // committed without fsync); then complete proposals and reads. Persist
-// before send, apply only what is durable.
+// before acknowledging, apply only what is durable.
 
 type readyGroup struct {
 	g           *group
@@ -33,6 +35,10 @@ type readyGroup struct {
 	truncTerm   uint64
 	destroy     chan error
 	work        groupWork // with destroy: the other work taken, to answer
+	// applied is how many of rd.CommittedEntries applyDurable applied
+	// before the cycle's fsync; failed: the group failed this cycle.
+	applied int
+	failed  bool
 }
 
 // completion is a proposal's result, delivered once the apply batch that
@@ -123,6 +129,10 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		appended += len(r.rd.Entries)
 		readies = append(readies, r)
 	}
+	// Before the fsync, apply and complete what was durable before this
+	// cycle: a leader's newly committed entries need not wait for the fsync
+	// of the entries proposed since.
+	h.applyDurable(readies)
 	if !batch.Empty() {
 		opt := pebble.NoSync
 		if mustSync {
@@ -138,7 +148,9 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 				if r.snapIn != nil {
 					r.snapIn.done <- snapshotResult{err: err}
 				}
-				h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
+				if !r.failed {
+					h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
+				}
 			}
 			return readies
 		}
@@ -163,6 +175,9 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 			h.finishDestroy(r.g, r.destroy, r.work)
 			continue
 		}
+		if r.failed {
+			continue
+		}
 		if r.truncTo != 0 {
 			r.g.storage.markTruncated(r.truncTo, r.truncTerm)
 		}
@@ -174,7 +189,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	if !applyBatch.Empty() {
 		if err := applyBatch.Commit(pebble.NoSync); err != nil {
 			for _, r := range readies {
-				if r.destroy == nil {
+				if r.destroy == nil && !r.failed {
 					h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
 				}
 			}
@@ -182,11 +197,85 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		}
 	}
 	for _, r := range readies {
-		if r.destroy == nil {
+		if r.destroy == nil && !r.failed {
 			h.complete(r.g, r.completions)
 		}
 	}
 	return readies
+}
+
+// durablePrefix returns how many of a Ready's committed entries were
+// durable before the cycle: at or below the persisted last index, and below
+// the first entry the Ready (over)writes.
+func (r *readyGroup) durablePrefix() int {
+	if r.destroy != nil || r.snapIn != nil || len(r.rd.CommittedEntries) == 0 {
+		return 0
+	}
+	_, last := r.g.storage.firstAndLast()
+	if len(r.rd.Entries) > 0 {
+		last = min(last, r.rd.Entries[0].GetIndex()-1)
+	}
+	n := 0
+	for _, e := range r.rd.CommittedEntries {
+		if e.GetIndex() > last {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// applyDurable applies, into one batch committed without fsync, every
+// group's committed entries that were durable before the cycle, and
+// completes the proposals they satisfy — without waiting for the cycle's
+// fsync. (The persisted commit index may then lag the applied index; a
+// restart raises it, see storage.raiseCommit.)
+func (h *Host) applyDurable(readies []readyGroup) {
+	var b *pebble.Batch
+	for i := range readies {
+		r := &readies[i]
+		n := r.durablePrefix()
+		if n == 0 {
+			continue
+		}
+		if b == nil {
+			b = h.cfg.DB.NewBatch()
+			defer b.Close()
+		}
+		g := r.g
+		gb := h.cfg.DB.NewBatch()
+		ents := r.rd.CommittedEntries[:n]
+		var err error
+		r.completions, err = h.apply(g, ents, gb, r.completions[:0])
+		if err == nil {
+			err = b.Apply(gb, nil)
+		}
+		gb.Close()
+		if err != nil {
+			r.failed = true
+			h.failGroup(g, err)
+			continue
+		}
+		r.applied = n
+	}
+	if b == nil {
+		return
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		for i := range readies {
+			if r := &readies[i]; r.applied > 0 {
+				r.failed = true
+				h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
+			}
+		}
+		return
+	}
+	for i := range readies {
+		if r := &readies[i]; r.applied > 0 {
+			h.finishApplied(r.g, r.completions)
+			r.completions = r.completions[:0]
+		}
+	}
 }
 
 // stageGroup feeds a group its queued work and stages what its Ready must
@@ -218,7 +307,7 @@ func (h *Host) stageGroup(g *group, w *groupWork, b *pebble.Batch) (r readyGroup
 		sync = true
 	}
 	r.lateMsgs = h.sendEarly(g, r.rd.Messages)
-	if err := g.storage.stage(b, r.rd.HardState, r.rd.Entries); err != nil {
+	if err := g.storage.stage(b, r.rd.HardState, r.rd.Entries, r.snapIn != nil); err != nil {
 		return r, false, fmt.Errorf("staging raft state: %w", err)
 	}
 	h.checkDroppedConfChanges(g, r.rd.Entries)
@@ -360,12 +449,12 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 			}
 		}
 	}
-	if len(rd.CommittedEntries) > 0 {
+	if ents := rd.CommittedEntries[r.applied:]; len(ents) > 0 {
 		// The group's applies go into a batch of their own, merged only if
 		// the state machine succeeded: a failure leaves none of its writes.
 		gb := h.cfg.DB.NewBatch()
 		var err error
-		done, err = h.apply(g, rd.CommittedEntries, gb, done)
+		done, err = h.apply(g, ents, gb, done)
 		if err == nil && !gb.Empty() {
 			err = applyBatch.Apply(gb, nil)
 		}
@@ -382,6 +471,21 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 // complete finishes the proposals and reads a cycle satisfied, once their
 // effects are committed, and decides whether the group may quiesce.
 func (h *Host) complete(g *group, done []completion) {
+	if !h.finishApplied(g, done) {
+		return
+	}
+	g.publishStatus()
+	g.publishProgress()
+	h.checkLeadership(g)
+	h.finishReads(g)
+	h.maybeTruncate(g)
+	h.maybeQuiesceLeader(g)
+}
+
+// finishApplied runs once an apply batch is committed: it calls the state
+// machine's AppliedHook, finishes the proposals the batch satisfied and
+// publishes the applied index. It returns false if the group failed.
+func (h *Host) finishApplied(g *group, done []completion) bool {
 	if hook, ok := g.sm.(AppliedHook); ok && g.appliedUncommitted > g.applied.Load() {
 		hook.Applied(g.id)
 	}
@@ -402,15 +506,10 @@ func (h *Host) complete(g *group, done []completion) {
 	}
 	g.mu.Unlock()
 	if failed {
-		return
+		return false
 	}
 	g.applied.Store(g.appliedUncommitted)
-	g.publishStatus()
-	g.publishProgress()
-	h.checkLeadership(g)
-	h.finishReads(g)
-	h.maybeTruncate(g)
-	h.maybeQuiesceLeader(g)
+	return true
 }
 
 func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done []completion) ([]completion, error) {

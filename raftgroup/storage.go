@@ -388,7 +388,13 @@ func (s *storage) stageDestroy(b *pebble.Batch) error {
 
 // stage writes a Ready's entries and hard state into b. The in-memory view
 // changes only in markDurable, after b is committed.
-func (s *storage) stage(b *pebble.Batch, hs *raftpb.HardState, ents []*raftpb.Entry) error {
+//
+// The hard state is written only when its term or vote changed (or force
+// is set): raft's commit index is volatile state, and writing it on every
+// change would cost a write per group per cycle. A restart raises the
+// persisted commit index to what the log and the state machine prove
+// committed (raiseCommit).
+func (s *storage) stage(b *pebble.Batch, hs *raftpb.HardState, ents []*raftpb.Entry, force bool) error {
 	if len(ents) > 0 {
 		s.mu.Lock()
 		oldLast := s.mu.lastIndex
@@ -410,10 +416,38 @@ func (s *storage) stage(b *pebble.Batch, hs *raftpb.HardState, ents []*raftpb.En
 			}
 		}
 	}
-	if hs != nil && !raft.IsEmptyHardState(hs) {
+	if hs == nil || raft.IsEmptyHardState(hs) {
+		return nil
+	}
+	s.mu.Lock()
+	prev := s.mu.hardState
+	s.mu.Unlock()
+	if force || prev == nil || prev.GetTerm() != hs.GetTerm() || prev.GetVote() != hs.GetVote() {
 		return stageHardState(b, s.group, hs)
 	}
 	return nil
+}
+
+// raiseCommit raises the commit index of the hard state raft starts from to
+// applied, the state machine's applied index (capped at the last index of
+// the durable log): entries were applied only once committed and durable,
+// but the commit index is persisted only with a term or vote change (see
+// stage), so it may lag. raft requires applied <= commit <= last index.
+func (s *storage) raiseCommit(applied uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := min(max(applied, s.mu.truncIndex), s.mu.lastIndex)
+	if s.mu.hardState == nil {
+		if c == 0 {
+			return
+		}
+		s.mu.hardState = &raftpb.HardState{}
+	}
+	if c > s.mu.hardState.GetCommit() {
+		hs := proto.Clone(s.mu.hardState).(*raftpb.HardState)
+		hs.Commit = proto.Uint64(c)
+		s.mu.hardState = hs
+	}
 }
 
 // markDurable updates the in-memory view once staged writes are committed.

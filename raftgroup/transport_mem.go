@@ -79,6 +79,13 @@ func (n *MemNetwork) Cut(from, to uint64) {
 	n.mu.Unlock()
 }
 
+// Mend undoes Cut(from, to).
+func (n *MemNetwork) Mend(from, to uint64) {
+	n.mu.Lock()
+	delete(n.mu.cut, [2]uint64{from, to})
+	n.mu.Unlock()
+}
+
 // Isolate cuts node off from every other node in nodes.
 func (n *MemNetwork) Isolate(node uint64, nodes []uint64) {
 	for _, o := range nodes {
