@@ -12,8 +12,12 @@ import (
 // gateway and again on the serving replica. The public API documents the
 // same limits.
 const (
-	// MaxKeySize is the largest key, in bytes.
+	// MaxKeySize is the largest key a client may use, in bytes (the public
+	// API checks it on the client's own key).
 	MaxKeySize = 16 << 10
+	// MaxInternalKeySize is the largest key a batch may carry: a client key
+	// plus the prefix of its keyspace, with room to spare.
+	MaxInternalKeySize = MaxKeySize + 64
 	// MaxValueSize is the largest value, in bytes.
 	MaxValueSize = 4 << 20
 )
@@ -231,7 +235,7 @@ func (b *BatchRequest) IsReadOnly() bool {
 
 // Validate checks the batch's shape before it is routed or evaluated: at
 // least one request, each a known kind with a non-empty key; spans with
-// Key < EndKey; keys of at most MaxKeySize bytes and values of at most
+// Key < EndKey; keys of at most MaxInternalKeySize bytes and values of at most
 // MaxValueSize bytes; non-negative limits; a known read consistency, and
 // INCONSISTENT only for read-only batches; a ConditionalPut that expects
 // absence expects no value. The error is an *InvalidRequestError. Validate
@@ -273,12 +277,12 @@ func validateRequest(r Request) string {
 	if len(key) == 0 {
 		return "empty key"
 	}
-	if len(key) > MaxKeySize {
-		return fmt.Sprintf("key of %d bytes is over the %d-byte limit", len(key), MaxKeySize)
+	if len(key) > MaxInternalKeySize {
+		return fmt.Sprintf("key of %d bytes is over the %d-byte limit", len(key), MaxInternalKeySize)
 	}
 	if r.Method().IsRange() {
-		if len(endKey) > MaxKeySize {
-			return fmt.Sprintf("end key of %d bytes is over the %d-byte limit", len(endKey), MaxKeySize)
+		if len(endKey) > MaxInternalKeySize {
+			return fmt.Sprintf("end key of %d bytes is over the %d-byte limit", len(endKey), MaxInternalKeySize)
 		}
 		if bytes.Compare(key, endKey) >= 0 {
 			return fmt.Sprintf("empty or inverted span [%q, %q)", truncate(key), truncate(endKey))

@@ -113,7 +113,12 @@ type BatchHeader struct {
 	// The replica the sender meant to reach; optional. A node with several
 	// stores uses store_id to find it; the range is found by range_id either
 	// way.
-	Replica       *ReplicaDescriptor `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica *ReplicaDescriptor `protobuf:"bytes,8,opt,name=replica,proto3" json:"replica,omitempty"`
+	// Read exactly as of timestamp, with no uncertainty interval: for reads
+	// as of a point in time the client chose (historical reads), which
+	// promise what was committed at that timestamp, not what finished
+	// before the request started in real time. Ignored without a timestamp.
+	Historical    bool `protobuf:"varint,9,opt,name=historical,proto3" json:"historical,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +207,13 @@ func (x *BatchHeader) GetReplica() *ReplicaDescriptor {
 		return x.Replica
 	}
 	return nil
+}
+
+func (x *BatchHeader) GetHistorical() bool {
+	if x != nil {
+		return x.Historical
+	}
+	return false
 }
 
 // GetRequest reads the live value of key.
@@ -1640,7 +1652,7 @@ var File_api_batch_proto protoreflect.FileDescriptor
 
 const file_api_batch_proto_rawDesc = "" +
 	"\n" +
-	"\x0fapi/batch.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\fapi/kv.proto\x1a\x16api/range_errors.proto\"\x8b\x03\n" +
+	"\x0fapi/batch.proto\x12\fmeridian.api\x1a\x0eapi/data.proto\x1a\x14api/descriptor.proto\x1a\fapi/kv.proto\x1a\x16api/range_errors.proto\"\xab\x03\n" +
 	"\vBatchHeader\x125\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x17.meridian.api.TimestampR\ttimestamp\x12\x19\n" +
 	"\brange_id\x18\x02 \x01(\x04R\arangeId\x12H\n" +
@@ -1649,7 +1661,10 @@ const file_api_batch_proto_rawDesc = "" +
 	"\x0fgateway_node_id\x18\x05 \x01(\x04R\rgatewayNodeId\x121\n" +
 	"\x15max_span_request_keys\x18\x06 \x01(\x03R\x12maxSpanRequestKeys\x12!\n" +
 	"\ftarget_bytes\x18\a \x01(\x03R\vtargetBytes\x129\n" +
-	"\areplica\x18\b \x01(\v2\x1f.meridian.api.ReplicaDescriptorR\areplica\"\x1e\n" +
+	"\areplica\x18\b \x01(\v2\x1f.meridian.api.ReplicaDescriptorR\areplica\x12\x1e\n" +
+	"\n" +
+	"historical\x18\t \x01(\bR\n" +
+	"historical\"\x1e\n" +
 	"\n" +
 	"GetRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\"4\n" +

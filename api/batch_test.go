@@ -126,8 +126,8 @@ func TestMethodFlags(t *testing.T) {
 }
 
 func TestBatchValidate(t *testing.T) {
-	bigKey := bytes.Repeat([]byte("k"), MaxKeySize+1)
-	maxKey := bytes.Repeat([]byte("k"), MaxKeySize)
+	bigKey := bytes.Repeat([]byte("k"), MaxInternalKeySize+1)
+	maxKey := bytes.Repeat([]byte("k"), MaxInternalKeySize)
 	bigVal := make([]byte, MaxValueSize+1)
 	maxVal := make([]byte, MaxValueSize)
 	batch := func(h *BatchHeader, reqs ...Request) *BatchRequest {
@@ -157,8 +157,8 @@ func TestBatchValidate(t *testing.T) {
 		{"empty union", &BatchRequest{Requests: []*RequestUnion{WrapRequest(&GetRequest{Key: []byte("a")}), {}}}, 1, "no request"},
 		{"empty key", batch(nil, &GetRequest{Key: []byte("a")}, &GetRequest{}), 1, "Get: empty key"},
 		{"empty put key", batch(nil, &PutRequest{Value: []byte("v")}), 0, "Put: empty key"},
-		{"key too big", batch(nil, &DeleteRequest{Key: bigKey}), 0, "Delete: key of 16385 bytes is over the 16384-byte limit"},
-		{"end key too big", batch(nil, &ScanRequest{Key: []byte("a"), EndKey: bigKey}), 0, "Scan: end key of 16385 bytes"},
+		{"key too big", batch(nil, &DeleteRequest{Key: bigKey}), 0, "Delete: key of 16449 bytes is over the 16448-byte limit"},
+		{"end key too big", batch(nil, &ScanRequest{Key: []byte("a"), EndKey: bigKey}), 0, "Scan: end key of 16449 bytes"},
 		{"value too big", batch(nil, &PutRequest{Key: []byte("a"), Value: bigVal}), 0, "Put: value of 4194305 bytes is over the 4194304-byte limit"},
 		{"cput value too big", batch(nil, &ConditionalPutRequest{Key: []byte("a"), Value: bigVal}), 0, "ConditionalPut: value of"},
 		{"cput expected too big", batch(nil, &ConditionalPutRequest{Key: []byte("a"), ExpectedValue: bigVal}), 0, "expected value of"},
@@ -243,7 +243,7 @@ func FuzzBatchRequest(f *testing.F) {
 			if r == nil {
 				t.Fatalf("valid batch with empty request %d", i)
 			}
-			if key, _ := r.KeySpan(); len(key) == 0 || len(key) > MaxKeySize {
+			if key, _ := r.KeySpan(); len(key) == 0 || len(key) > MaxInternalKeySize {
 				t.Fatalf("valid batch with bad request %d: %v", i, u)
 			}
 		}

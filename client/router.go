@@ -311,15 +311,14 @@ func (r *Router) subHeader(h *api.BatchHeader, rangeID uint64, maxKeys, targetBy
 	if gw == 0 {
 		gw = r.cfg.GatewayNodeID
 	}
-	return &api.BatchHeader{
-		Timestamp:          h.GetTimestamp(),
-		RangeId:            rangeID,
-		ReadConsistency:    h.GetReadConsistency(),
-		Txn:                h.GetTxn(),
-		GatewayNodeId:      gw,
-		MaxSpanRequestKeys: maxKeys,
-		TargetBytes:        targetBytes,
+	// Every other field of the caller's header travels as is.
+	out := &api.BatchHeader{}
+	if h != nil {
+		out = proto.Clone(h).(*api.BatchHeader)
 	}
+	out.RangeId, out.GatewayNodeId, out.Replica = rangeID, gw, nil
+	out.MaxSpanRequestKeys, out.TargetBytes = maxKeys, targetBytes
+	return out
 }
 
 // sendPart sends one range's part once (following NotLeaseholder across

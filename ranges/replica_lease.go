@@ -7,6 +7,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/raftgroup"
@@ -238,7 +241,17 @@ func (r *Replica) propose(ctx context.Context, cmd *api.ReplicatedCommand) (any,
 	if err != nil {
 		return nil, err
 	}
+	// The span covers replication and the local apply: Propose returns
+	// once the command applied here.
+	ctx, span := r.store.tracer.Start(ctx, "raft.propose", trace.WithAttributes(
+		attribute.Int64("meridian.range_id", int64(r.rangeID)), attribute.Int("meridian.command_bytes", len(data))))
 	res, err := r.store.host.Propose(ctx, uint64(r.rangeID), data)
+	if err != nil {
+		span.RecordError(err)
+	} else {
+		span.AddEvent("applied")
+	}
+	span.End()
 	switch {
 	case err == nil:
 	case raftgroup.IsNotProposed(err):

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/mvcc"
@@ -28,7 +32,19 @@ const maxWriteTooOldRetries = 5
 //  5. writes move above the timestamp cache (and above any newer version),
 //     evaluate into a batch, and are proposed with the lease sequence; the
 //     reply waits until the command applied here.
-func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchResponse, error) {
+func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (br *api.BatchResponse, err error) {
+	ctx, span := r.store.tracer.Start(ctx, "ranges.Send", trace.WithAttributes(
+		attribute.Int64("meridian.range_id", int64(r.rangeID)),
+		attribute.Int("meridian.requests", len(ba.GetRequests())),
+		attribute.Bool("meridian.read_only", ba.IsReadOnly()),
+	))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	r.mu.RLock()
 	removed := r.mu.removed
 	r.mu.RUnlock()
@@ -55,9 +71,10 @@ func (r *Replica) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRes
 		// The leaseholder's own clock: nothing on this range was written
 		// above it, so there is nothing to be uncertain about.
 		ts, limit = now, now
-	} else {
+	} else if !h.GetHistorical() {
 		// A timestamp from another clock: values up to ε above it may have
-		// been written before the request in real time.
+		// been written before the request in real time. (A historical read
+		// promises only what was committed at its timestamp.)
 		limit = ts.AddNanos(int64(r.store.cfg.Clock.MaxOffset()))
 	}
 

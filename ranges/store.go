@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
@@ -52,6 +55,9 @@ type StoreConfig struct {
 	// LiveStores lists the stores of live nodes, candidates for new
 	// replicas (the replicate queue is off when nil).
 	LiveStores func() []NodeStore
+	// TracerProvider traces requests through the store (Send, then the
+	// Raft proposal); nil: no tracing.
+	TracerProvider trace.TracerProvider
 	// RaftObserver, if set, receives the raft host's fsync and proposal
 	// timings (metrics).
 	RaftObserver raftgroup.Observer
@@ -74,6 +80,7 @@ type Store struct {
 
 	cfg    StoreConfig
 	engine *mvcc.Engine
+	tracer trace.Tracer
 	host   *raftgroup.Host
 	log    *slog.Logger
 
@@ -109,6 +116,9 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
 	if cfg.Truncation == nil {
 		cfg.Truncation = &raftgroup.TruncationPolicy{}
 	}
@@ -122,6 +132,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		cfg.GCTTL = 4 * time.Hour
 	}
 	s := &Store{cfg: cfg, engine: cfg.Engine, log: cfg.Logger.With("node", cfg.NodeID, "store", cfg.StoreID), stop: make(chan struct{})}
+	s.tracer = cfg.TracerProvider.Tracer("github.com/meridiandb/meridian/ranges")
 	s.mu.replicas = make(map[keys.RangeID]*Replica)
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	host, err := raftgroup.NewHost(raftgroup.Config{

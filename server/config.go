@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/meridiandb/meridian/hlc"
 )
 
@@ -76,6 +78,9 @@ type TestingKnobs struct {
 	// RewriteAddr, if set, maps every address the node dials to the one it
 	// actually dials (a test harness puts a proxy in between).
 	RewriteAddr func(addr string) string
+	// TraceExporter, if set, receives the node's spans whatever the
+	// environment says.
+	TraceExporter sdktrace.SpanExporter
 }
 
 func (c *Config) setDefaults() error {

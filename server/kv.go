@@ -114,6 +114,15 @@ func invalid(format string, args ...any) error {
 // checkBatch validates reqs (over the client's own keys, so the messages
 // speak of the keys the client sent) with api's rules and limits.
 func checkBatch(reqs ...api.Request) error {
+	for _, r := range reqs {
+		k, ek := r.KeySpan()
+		if len(k) > api.MaxKeySize {
+			return invalid("%s: key of %d bytes is over the %d-byte limit", r.Method(), len(k), api.MaxKeySize)
+		}
+		if len(ek) > api.MaxKeySize {
+			return invalid("%s: end key of %d bytes is over the %d-byte limit", r.Method(), len(ek), api.MaxKeySize)
+		}
+	}
 	ba := &api.BatchRequest{}
 	ba.Add(reqs...)
 	if err := ba.Validate(); err != nil {
@@ -184,7 +193,8 @@ func (k *kvServer) Get(ctx context.Context, req *meridianv1.GetRequest) (*meridi
 	if err != nil {
 		return nil, err
 	}
-	ba := &api.BatchRequest{Header: &api.BatchHeader{Timestamp: api.NewTimestamp(ts)}}
+	// A read as of a client's timestamp is historical: no uncertainty.
+	ba := &api.BatchRequest{Header: &api.BatchHeader{Timestamp: api.NewTimestamp(ts), Historical: !ts.IsEmpty()}}
 	ba.Add(&api.GetRequest{Key: keys.UserKey(req.GetKey())})
 	br, err := k.send(ctx, ba)
 	if err != nil {
@@ -309,6 +319,7 @@ func (k *kvServer) Scan(req *meridianv1.ScanRequest, stream meridianv1.KV_ScanSe
 		}
 		ba := &api.BatchRequest{Header: &api.BatchHeader{
 			Timestamp: api.NewTimestamp(ts), MaxSpanRequestKeys: n, TargetBytes: scanPageBytes,
+			Historical: pinned,
 		}}
 		if reverse {
 			ba.Add(&api.ReverseScanRequest{Key: span.GetKey(), EndKey: span.GetEndKey()})

@@ -510,7 +510,7 @@ func TestKVInvalidArguments(t *testing.T) {
 	// gRPC servers, Raft's included, keep gRPC's default 4 MiB message
 	// limit, so a value at the limit is tested over a fake sender below.)
 	put(t, e.kv, "warm", "up")
-	k := bytes.Repeat([]byte("k"), api.MaxKeySize-1)
+	k := bytes.Repeat([]byte("k"), api.MaxKeySize)
 	v := bytes.Repeat([]byte("v"), 256<<10)
 	if _, err := e.kv.Put(ctx, &meridianv1.PutRequest{Key: k, Value: v}); err != nil {
 		t.Fatalf("Put near the limits: %v", err)
@@ -542,7 +542,7 @@ func TestKVValueAtTheLimit(t *testing.T) {
 	})
 	kv := serveKV(t, NewKVServer(mem))
 	ctx := ctxT(t)
-	k := bytes.Repeat([]byte("k"), api.MaxKeySize-1)
+	k := bytes.Repeat([]byte("k"), api.MaxKeySize)
 	v := bytes.Repeat([]byte("v"), api.MaxValueSize)
 	if _, err := kv.Put(ctx, &meridianv1.PutRequest{Key: k, Value: v}); err != nil {
 		t.Fatalf("Put at the limits: %v", err)

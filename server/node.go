@@ -198,7 +198,7 @@ func (n *Node) observe(ctx context.Context, nodeID uint64) error {
 	if err := m.RegisterClock(n.clock, n.clockSrc, n.offsets); err != nil {
 		return fmt.Errorf("server: metrics: %w", err)
 	}
-	t, err := SetupTracing(ctx, "meridian", nodeID)
+	t, err := NewTracing(ctx, TracingConfig{ServiceName: "meridian", NodeID: nodeID, Exporter: n.cfg.TestingKnobs.TraceExporter})
 	if err != nil {
 		return fmt.Errorf("server: tracing: %w", err)
 	}
@@ -256,7 +256,7 @@ func (n *Node) startStore(ident *api.StoreIdent) error {
 		NodeID: id, StoreID: ident.GetStoreId(), Engine: n.engine, Clock: n.clock, Transport: tr,
 		TickInterval: n.cfg.RaftTickInterval, LeaseDuration: n.cfg.LeaseDuration,
 		Sender: router, RangeMaxBytes: rangeMax, LiveStores: n.peers.liveStores,
-		Logger: n.log, RaftObserver: n.metrics,
+		Logger: n.log, RaftObserver: n.metrics, TracerProvider: n.tracing.TracerProvider(),
 	})
 	if err != nil {
 		tr.Close()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -239,5 +240,91 @@ func TestJoinInitAndReplication(t *testing.T) {
 		if !st.GetLive() || st.GetError() != "" || st.GetClockSource() == "" || !strings.Contains(st.GetGuarantee(), "serializable") {
 			t.Fatalf("node status %v", st)
 		}
+	}
+}
+
+// A write through a node's public API is one trace: the gateway's gRPC
+// span, then the range's evaluation and its Raft proposal as descendants.
+func TestWriteIsTraced(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	cfg := testConfig("mem")
+	cfg.TestingKnobs.TraceExporter = exp
+	n := startNode(t, cfg)
+	waitReady(t, n)
+	nodePut(t, kvClient(t, n.Addr()), "traced", "yes")
+	if err := n.tracing.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	var put *tracetest.SpanStub
+	for i := range spans {
+		if spans[i].Name == "meridian.v1.KV/Put" {
+			put = &spans[i]
+		}
+	}
+	if put == nil {
+		t.Fatalf("no span for the Put RPC among %d spans", len(spans))
+	}
+	byID := map[string]tracetest.SpanStub{}
+	for _, s := range spans {
+		byID[s.SpanContext.SpanID().String()] = s
+	}
+	// descends reports whether s has the Put span as an ancestor.
+	descends := func(s tracetest.SpanStub) bool {
+		for range 10 {
+			if s.Parent.SpanID() == put.SpanContext.SpanID() {
+				return true
+			}
+			p, ok := byID[s.Parent.SpanID().String()]
+			if !ok {
+				return false
+			}
+			s = p
+		}
+		return false
+	}
+	found := map[string]bool{}
+	for _, s := range spans {
+		if s.SpanContext.TraceID() == put.SpanContext.TraceID() && descends(s) {
+			found[s.Name] = true
+		}
+	}
+	for _, want := range []string{"ranges.Send", "raft.propose"} {
+		if !found[want] {
+			t.Errorf("no %s span under the Put RPC; found %v", want, found)
+		}
+	}
+}
+
+// A historical read returns what was committed at its timestamp, even when
+// the key was overwritten moments later (within the max offset): it has no
+// uncertainty interval to trip over.
+func TestHistoricalReadRightAfterOverwrite(t *testing.T) {
+	n := startNode(t, testConfig("mem"))
+	waitReady(t, n)
+	kv := kvClient(t, n.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p1, err := kv.Put(ctx, &meridianv1.PutRequest{Key: []byte("h"), Value: []byte("v1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, &meridianv1.PutRequest{Key: []byte("h"), Value: []byte("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kv.Get(ctx, &meridianv1.GetRequest{Key: []byte("h"), ReadTimestamp: p1.GetWriteTimestamp()})
+	if err != nil {
+		t.Fatalf("historical get: %v", err)
+	}
+	if string(got.GetValue()) != "v1" {
+		t.Fatalf("historical get = %q, want v1", got.GetValue())
+	}
+	st, err := kv.Scan(ctx, &meridianv1.ScanRequest{StartKey: []byte("h"), EndKey: []byte("i"), ReadTimestamp: p1.GetWriteTimestamp()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.Recv()
+	if err != nil || len(page.GetRows()) != 1 || string(page.GetRows()[0].GetValue()) != "v1" {
+		t.Fatalf("historical scan: %v %v", page, err)
 	}
 }
