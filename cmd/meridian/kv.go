@@ -1,50 +1,65 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	meridianv1 "github.com/meridiandb/meridian/api/meridian/v1"
+	"github.com/meridiandb/meridian/client"
+	"github.com/meridiandb/meridian/hlc"
 )
 
 func newKVCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kv",
-		Short: "Read and write keys",
+		Short: "Read and write keys (through the Go client; --host may list several nodes)",
 	}
 	cmd.AddCommand(newKVGetCmd(), newKVPutCmd(), newKVDelCmd(), newKVScanCmd())
 	return cmd
 }
 
-// tsString formats a timestamp for output.
-func tsString(ts *meridianv1.Timestamp) string {
-	if ts == nil {
+// openDB opens the Go client on --host (a comma-separated list fails over).
+func (c *clientFlags) openDB() (*client.DB, context.Context, context.CancelFunc, error) {
+	if c.output != "table" && c.output != "json" {
+		return nil, nil, nil, fmt.Errorf("unknown output format %q (want table or json)", c.output)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	db, err := client.Open(ctx, strings.Split(c.host, ",")...)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, fmt.Errorf("--host %s: %w", c.host, err)
+	}
+	return db, ctx, cancel, nil
+}
+
+// tsString formats a timestamp for output: RFC 3339 with nanoseconds, and
+// the logical counter after a comma when it is not zero.
+func tsString(ts hlc.Timestamp) string {
+	if ts.IsEmpty() {
 		return ""
 	}
-	t := time.Unix(0, ts.GetWallTime()).UTC().Format(time.RFC3339Nano)
-	if ts.GetLogical() != 0 {
-		t += "," + strconv.Itoa(int(ts.GetLogical()))
+	t := time.Unix(0, ts.WallTime).UTC().Format(time.RFC3339Nano)
+	if ts.Logical != 0 {
+		t += "," + strconv.Itoa(int(ts.Logical))
 	}
 	return t
 }
 
 // parseTS parses --as-of: an RFC 3339 time or Unix nanoseconds.
-func parseTS(s string) (*meridianv1.Timestamp, error) {
-	if s == "" {
-		return nil, nil
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return &meridianv1.Timestamp{WallTime: n}, nil
+func parseTS(s string) (hlc.Timestamp, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+		return hlc.Timestamp{WallTime: n}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return nil, fmt.Errorf("--as-of %q: want RFC 3339 (2026-11-26T10:00:00Z) or Unix nanoseconds", s)
+		return hlc.Timestamp{}, fmt.Errorf("--as-of %q: want RFC 3339 (2026-11-26T10:00:00Z) or Unix nanoseconds", s)
 	}
-	return &meridianv1.Timestamp{WallTime: t.UnixNano()}, nil
+	return hlc.Timestamp{WallTime: t.UnixNano()}, nil
 }
 
 type kvRow struct {
@@ -61,34 +76,38 @@ func newKVGetCmd() *cobra.Command {
 		Short: "Read a key (exit status 1 when it is absent)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ts, err := parseTS(asOf)
+			var opts []client.GetOption
+			if asOf != "" {
+				ts, err := parseTS(asOf)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, client.AsOf(ts))
+			}
+			db, ctx, cancel, err := cf.openDB()
 			if err != nil {
 				return err
 			}
-			conn, ctx, cancel, err := cf.dial()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
+			defer db.Close()
 			defer cancel()
-			resp, err := meridianv1.NewKVClient(conn).Get(ctx, &meridianv1.GetRequest{Key: []byte(args[0]), ReadTimestamp: ts})
+			res, err := db.Get(ctx, []byte(args[0]), opts...)
 			if err != nil {
-				return rpcError(cf.host, err)
+				return err
 			}
 			w := cmd.OutOrStdout()
 			if cf.output == "json" {
-				out := map[string]any{"key": args[0], "found": resp.GetFound(), "read_timestamp": tsString(resp.GetReadTimestamp())}
-				if resp.GetFound() {
-					out["value"] = string(resp.GetValue())
-					out["timestamp"] = tsString(resp.GetValueTimestamp())
+				out := map[string]any{"key": args[0], "found": res.Found, "read_timestamp": tsString(res.ReadTimestamp)}
+				if res.Found {
+					out["value"] = string(res.Value)
+					out["timestamp"] = tsString(res.ValueTimestamp)
 				}
 				if err := printJSON(w, out); err != nil {
 					return err
 				}
-			} else if resp.GetFound() {
-				fmt.Fprintln(w, showBytes(resp.GetValue()))
+			} else if res.Found {
+				fmt.Fprintln(w, showBytes(res.Value))
 			}
-			if !resp.GetFound() {
+			if !res.Found {
 				return fmt.Errorf("key %s not found", showBytes([]byte(args[0])))
 			}
 			return nil
@@ -106,24 +125,24 @@ func newKVPutCmd() *cobra.Command {
 		Short: "Write a key",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			conn, ctx, cancel, err := cf.dial()
+			db, ctx, cancel, err := cf.openDB()
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
+			defer db.Close()
 			defer cancel()
-			resp, err := meridianv1.NewKVClient(conn).Put(ctx, &meridianv1.PutRequest{Key: []byte(args[0]), Value: []byte(args[1])})
+			ts, err := db.Put(ctx, []byte(args[0]), []byte(args[1]))
 			if err != nil {
-				return rpcError(cf.host, err)
+				return err
 			}
-			return printWrite(cmd.OutOrStdout(), cf.output, resp.GetWriteTimestamp())
+			return printWrite(cmd.OutOrStdout(), cf.output, ts)
 		},
 	}
 	cf.register(cmd)
 	return cmd
 }
 
-func printWrite(w io.Writer, output string, ts *meridianv1.Timestamp) error {
+func printWrite(w io.Writer, output string, ts hlc.Timestamp) error {
 	if output == "json" {
 		return printJSON(w, map[string]string{"write_timestamp": tsString(ts)})
 	}
@@ -139,17 +158,17 @@ func newKVDelCmd() *cobra.Command {
 		Short:   "Delete a key (deleting an absent key succeeds)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			conn, ctx, cancel, err := cf.dial()
+			db, ctx, cancel, err := cf.openDB()
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
+			defer db.Close()
 			defer cancel()
-			resp, err := meridianv1.NewKVClient(conn).Delete(ctx, &meridianv1.DeleteRequest{Key: []byte(args[0])})
+			ts, err := db.Delete(ctx, []byte(args[0]))
 			if err != nil {
-				return rpcError(cf.host, err)
+				return err
 			}
-			return printWrite(cmd.OutOrStdout(), cf.output, resp.GetWriteTimestamp())
+			return printWrite(cmd.OutOrStdout(), cf.output, ts)
 		},
 	}
 	cf.register(cmd)
@@ -166,45 +185,46 @@ func newKVScanCmd() *cobra.Command {
 		Short: "List the keys in [START, END) (all keys without arguments)",
 		Args:  cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ts, err := parseTS(asOf)
-			if err != nil {
-				return err
+			var opts []client.ScanOption
+			if limit < 0 {
+				return fmt.Errorf("--limit %d is negative", limit)
 			}
-			req := &meridianv1.ScanRequest{Limit: limit, Reverse: reverse, ReadTimestamp: ts}
+			if limit > 0 {
+				opts = append(opts, client.Limit(limit))
+			}
+			if reverse {
+				opts = append(opts, client.Reverse())
+			}
+			if asOf != "" {
+				ts, err := parseTS(asOf)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, client.AsOf(ts))
+			}
+			var start, end []byte
 			if len(args) > 0 {
-				req.StartKey = []byte(args[0])
+				start = []byte(args[0])
 			}
 			if len(args) > 1 {
-				req.EndKey = []byte(args[1])
+				end = []byte(args[1])
 			}
-			conn, ctx, cancel, err := cf.dial()
+			db, ctx, cancel, err := cf.openDB()
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
+			defer db.Close()
 			defer cancel()
-			stream, err := meridianv1.NewKVClient(conn).Scan(ctx, req)
+			res, err := db.Scan(ctx, start, end, opts...)
 			if err != nil {
-				return rpcError(cf.host, err)
+				return err
 			}
-			var rows []kvRow
-			for {
-				page, err := stream.Recv()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					return rpcError(cf.host, err)
-				}
-				for _, kv := range page.GetRows() {
-					rows = append(rows, kvRow{Key: showBytes(kv.GetKey()), Value: showBytes(kv.GetValue()), Timestamp: tsString(kv.GetTimestamp())})
-				}
+			rows := []kvRow{}
+			for _, kv := range res.Rows {
+				rows = append(rows, kvRow{Key: showBytes(kv.Key), Value: showBytes(kv.Value), Timestamp: tsString(kv.Timestamp)})
 			}
 			w := cmd.OutOrStdout()
 			if cf.output == "json" {
-				if rows == nil {
-					rows = []kvRow{}
-				}
 				return printJSON(w, rows)
 			}
 			var tr [][]string
