@@ -95,4 +95,3 @@ func freeAddr(port int) string {
 	l.Close()
 	return a
 }
-

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/keys"
@@ -68,12 +67,36 @@ func newNodeCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if cf.output == "json" {
-				b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
-				if err != nil {
-					return err
+				type nodeJSON struct {
+					NodeID          uint64 `json:"node_id"`
+					Address         string `json:"address"`
+					SQLAddress      string `json:"sql_address"`
+					HTTPAddress     string `json:"http_address"`
+					StartedAt       string `json:"started_at"`
+					Build           string `json:"build"`
+					Live            bool   `json:"live"`
+					Draining        bool   `json:"draining"`
+					Replicas        int32  `json:"replicas"`
+					Leaseholders    int32  `json:"leaseholders"`
+					ClockSource     string `json:"clock_source"`
+					ClockErrorBound string `json:"clock_error_bound"`
+					MaxOffset       string `json:"max_offset"`
+					CommitWait      string `json:"commit_wait"`
+					Guarantee       string `json:"guarantee"`
+					Error           string `json:"error,omitempty"`
 				}
-				_, err = fmt.Fprintln(w, string(b))
-				return err
+				out := []nodeJSON{}
+				for _, n := range resp.GetNodes() {
+					out = append(out, nodeJSON{
+						NodeID: n.GetNodeId(), Address: n.GetAddress(), SQLAddress: n.GetSqlAddress(), HTTPAddress: n.GetHttpAddress(),
+						StartedAt: time.Unix(0, n.GetStartedAt()).UTC().Format(time.RFC3339), Build: n.GetBuild(),
+						Live: n.GetLive(), Draining: n.GetDraining(), Replicas: n.GetReplicas(), Leaseholders: n.GetLeaseholders(),
+						ClockSource: n.GetClockSource(), ClockErrorBound: time.Duration(n.GetClockErrorBoundNanos()).String(),
+						MaxOffset: time.Duration(n.GetMaxOffsetNanos()).String(), CommitWait: n.GetCommitWait(),
+						Guarantee: n.GetGuarantee(), Error: n.GetError(),
+					})
+				}
+				return printJSON(w, out)
 			}
 			var rows [][]string
 			for _, n := range resp.GetNodes() {
