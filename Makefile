@@ -68,6 +68,10 @@ proto: ## regenerate the committed protobuf code under api/
 	  --go-grpc_out=. --go-grpc_opt=module=$(MODULE) \
 	  $$protos
 
+.PHONY: docker
+docker: build ## the container image meridian:dev (FROM scratch, bin/meridian only); deploy/ runs a cluster of it
+	docker build -t meridian:dev .
+
 demo: build ## start a 3-node cluster in one process and say how to connect (Ctrl-C stops it)
 	bin/meridian demo --nodes 3
 
