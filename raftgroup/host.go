@@ -562,6 +562,10 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 		}
 		h.mu.Unlock()
 	}
+	// Queue every message first and wake the scheduler once for the batch:
+	// a wake-up per message would send workers after groups another worker
+	// already took.
+	ids := make([]uint64, 0, len(b.GetMessages()))
 	for _, m := range b.GetMessages() {
 		g, err := h.group(m.GetGroupId())
 		if errors.Is(err, ErrGroupNotFound) && h.cfg.UnknownGroup != nil && m.GetMessage() != nil {
@@ -583,8 +587,11 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 			}
 		}
 		g.mu.Unlock()
-		h.sched.enqueue(g.id)
+		if len(ids) == 0 || ids[len(ids)-1] != g.id {
+			ids = append(ids, g.id)
+		}
 	}
+	h.sched.enqueueAll(ids)
 }
 
 // enter registers a transport delivery; false once the host is stopping.
@@ -600,6 +607,10 @@ func (h *Host) enter() bool {
 
 func (g *group) publishStatus() {
 	bs := g.rn.BasicStatus()
+	if old := g.status.Load(); old != nil && old.State == bs.RaftState && old.Term == bs.GetTerm() &&
+		old.Leader == bs.Lead && old.Commit == bs.GetCommit() && (bs.Lead == 0 || old.LeaderNode == g.nodeOf(bs.Lead)) {
+		return // unchanged: spare the allocation
+	}
 	st := &Status{
 		Group:     g.id,
 		ReplicaID: g.replicaID,

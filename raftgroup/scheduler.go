@@ -40,11 +40,15 @@ func newScheduler(maxBatch int) *scheduler {
 // enqueue marks a group as having work.
 func (s *scheduler) enqueue(id uint64) {
 	s.mu.Lock()
-	s.enqueueLocked(id)
+	if s.enqueueLocked(id) {
+		s.mu.cond.Signal()
+	}
 	s.mu.Unlock()
 }
 
-func (s *scheduler) enqueueLocked(id uint64) {
+// enqueueLocked marks a group as having work; it returns true if the group
+// joined the queue (the caller then wakes a worker).
+func (s *scheduler) enqueueLocked(id uint64) bool {
 	switch s.mu.state[id] {
 	case schedQueued, schedDirty:
 	case schedProcessing:
@@ -52,15 +56,25 @@ func (s *scheduler) enqueueLocked(id uint64) {
 	default:
 		s.mu.state[id] = schedQueued
 		s.mu.queue = append(s.mu.queue, id)
-		s.mu.cond.Signal()
+		return true
 	}
+	return false
 }
 
-// enqueueAll marks many groups at once (a tick).
+// enqueueAll marks many groups at once (a tick, a transport batch).
 func (s *scheduler) enqueueAll(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
 	s.mu.Lock()
+	queued := false
 	for _, id := range ids {
-		s.enqueueLocked(id)
+		queued = s.enqueueLocked(id) || queued
+	}
+	// One worker takes the whole queue (next wakes another if it leaves
+	// some).
+	if queued {
+		s.mu.cond.Signal()
 	}
 	s.mu.Unlock()
 }
@@ -98,9 +112,9 @@ func (s *scheduler) done(ids []uint64, again func(uint64) bool) {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		if s.mu.state[id] == schedDirty || again(id) {
+			// No wake-up: the calling worker takes the queue next.
 			s.mu.state[id] = schedQueued
 			s.mu.queue = append(s.mu.queue, id)
-			s.mu.cond.Signal()
 		} else {
 			delete(s.mu.state, id)
 		}

@@ -46,7 +46,7 @@ type GRPCTransport struct {
 	wg     sync.WaitGroup
 
 	mu struct {
-		sync.Mutex
+		sync.RWMutex
 		peers  map[uint64]*grpcPeer
 		closed bool
 	}
@@ -101,10 +101,34 @@ func (t *GRPCTransport) SetHandler(h BatchHandler) {
 
 // Send implements Transport.
 func (t *GRPCTransport) Send(toNode uint64, msg *api.RaftMessage) bool {
-	t.mu.Lock()
-	if t.mu.closed {
-		t.mu.Unlock()
+	t.mu.RLock()
+	p, ok := t.mu.peers[toNode]
+	closed := t.mu.closed
+	t.mu.RUnlock()
+	if closed {
 		return false
+	}
+	if !ok {
+		p = t.peerSlow(toNode)
+		if p == nil {
+			return false
+		}
+	}
+	select {
+	case p.ch <- msg:
+		return true
+	default:
+		return false
+	}
+}
+
+// peerSlow returns the peer's queue, starting its sender if it has none
+// yet; nil once the transport is closed.
+func (t *GRPCTransport) peerSlow(toNode uint64) *grpcPeer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.closed {
+		return nil
 	}
 	p, ok := t.mu.peers[toNode]
 	if !ok {
@@ -113,13 +137,7 @@ func (t *GRPCTransport) Send(toNode uint64, msg *api.RaftMessage) bool {
 		t.wg.Add(1)
 		go t.runPeer(toNode, p)
 	}
-	t.mu.Unlock()
-	select {
-	case p.ch <- msg:
-		return true
-	default:
-		return false
-	}
+	return p
 }
 
 // Close stops every sender and waits for them.
