@@ -1,0 +1,544 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meridiandb/meridian/api"
+	meridianv1 "github.com/meridiandb/meridian/api/meridian/v1"
+	"github.com/meridiandb/meridian/client"
+	"github.com/meridiandb/meridian/keys"
+)
+
+var clusterIDRE = regexp.MustCompile(`cluster ([0-9a-f-]{36})`)
+
+// clusterIDIn returns the cluster ID init printed.
+func clusterIDIn(t testing.TB, r cliResult) string {
+	t.Helper()
+	m := clusterIDRE.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no cluster ID in the output of %v", r)
+	}
+	return m[1]
+}
+
+// Three processes started through the CLI with --join, bootstrapped with
+// `meridian init`, serve puts and gets through the CLI and gRPC from every
+// node; init again says the cluster is already initialised and exits 0.
+func TestThreeNodesThroughTheCLI(t *testing.T) {
+	c := newCluster(t, meridianBin, 3)
+	for _, n := range c.nodes {
+		n.start()
+	}
+	// Before init, a waiting node says why it cannot serve.
+	waitFor(t, 30*time.Second, "n2 answering", func() error {
+		r := cli(t, "kv", "get", "--host="+c.nodes[1].addr, "a", "--timeout=2s")
+		if r.code == 0 || !strings.Contains(r.stderr, "meridian init") {
+			return fmt.Errorf("want a failure naming `meridian init`: %v", r)
+		}
+		return nil
+	})
+	var first cliResult
+	waitFor(t, 30*time.Second, "meridian init", func() error {
+		first = cli(t, "init", "--host="+c.nodes[0].addr, "--timeout=5s")
+		return cliErr(first)
+	})
+	if !strings.Contains(first.stdout, "initialised") || strings.Contains(first.stdout, "already") {
+		t.Fatalf("first init: %v", first)
+	}
+	cid := clusterIDIn(t, first)
+	c.waitReady()
+
+	// Node IDs 1, 2, 3, one per process.
+	ids := c.ids(c.nodes[2].addr)
+	seen := map[uint64]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 3 || !seen[1] || !seen[2] || !seen[3] {
+		t.Fatalf("node IDs %v, want 1, 2 and 3 once each", ids)
+	}
+
+	// Through the CLI: put on n2, get on n3 and n1.
+	cliOK(t, "kv", "put", "--host="+c.nodes[1].addr, "greeting", "hello world")
+	for _, n := range []*node{c.nodes[2], c.nodes[0]} {
+		if r := cliOK(t, "kv", "get", "--host="+n.addr, "greeting"); strings.TrimSpace(r.stdout) != "hello world" {
+			t.Fatalf("get through %s: %v", n.name, r)
+		}
+	}
+	// An absent key: exit status 1 with a message.
+	if r := cli(t, "kv", "get", "--host="+c.nodes[0].addr, "absent"); r.code == 0 || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("get of an absent key: %v", r)
+	}
+
+	// Through gRPC: put on n3, read on n1 over gRPC and on n2 through the CLI.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv3, kv1 := kvClient(t, c.nodes[2].addr), kvClient(t, c.nodes[0].addr)
+	put, err := kv3.Put(ctx, &meridianv1.PutRequest{Key: []byte("from-grpc"), Value: []byte("v1")})
+	if err != nil {
+		t.Fatalf("gRPC put: %v", err)
+	}
+	get, err := kv1.Get(ctx, &meridianv1.GetRequest{Key: []byte("from-grpc")})
+	if err != nil || !get.GetFound() || string(get.GetValue()) != "v1" {
+		t.Fatalf("gRPC get = %v, %v; want v1", get, err)
+	}
+	if get.GetValueTimestamp().GetWallTime() != put.GetWriteTimestamp().GetWallTime() ||
+		get.GetValueTimestamp().GetLogical() != put.GetWriteTimestamp().GetLogical() {
+		t.Fatalf("value timestamp %v, want the put's %v", get.GetValueTimestamp(), put.GetWriteTimestamp())
+	}
+	if r := cliOK(t, "kv", "get", "--host="+c.nodes[1].addr, "from-grpc"); strings.TrimSpace(r.stdout) != "v1" {
+		t.Fatalf("CLI get of a gRPC put: %v", r)
+	}
+	// The CLI's write is visible to gRPC, and a scan sees both.
+	get, err = kv1.Get(ctx, &meridianv1.GetRequest{Key: []byte("greeting")})
+	if err != nil || string(get.GetValue()) != "hello world" {
+		t.Fatalf("gRPC get of the CLI's put = %v, %v", get, err)
+	}
+
+	// Through the Go client, over all three nodes: put, get (the value at
+	// the put's timestamp), and the CLI sees it.
+	db, err := client.Open(ctx, c.nodes[0].addr, c.nodes[1].addr, c.nodes[2].addr)
+	if err != nil {
+		t.Fatalf("client.Open: %v", err)
+	}
+	defer db.Close()
+	ts, err := db.Put(ctx, []byte("from-go-client"), []byte("v2"))
+	if err != nil {
+		t.Fatalf("client put: %v", err)
+	}
+	res, err := db.Get(ctx, []byte("from-go-client"))
+	if err != nil || !res.Found || string(res.Value) != "v2" || res.ValueTimestamp != ts {
+		t.Fatalf("client get = %+v, %v; want v2 written at %v", res, err, ts)
+	}
+	if r := cliOK(t, "kv", "get", "--host="+c.nodes[2].addr, "from-go-client"); strings.TrimSpace(r.stdout) != "v2" {
+		t.Fatalf("CLI get of a Go client put: %v", r)
+	}
+	if res, err := db.Get(ctx, []byte("greeting")); err != nil || string(res.Value) != "hello world" {
+		t.Fatalf("client get of the CLI's put = %+v, %v", res, err)
+	}
+
+	if r := cliOK(t, "kv", "scan", "--host="+c.nodes[2].addr); !strings.Contains(r.stdout, "from-grpc") ||
+		!strings.Contains(r.stdout, "hello world") || !strings.Contains(r.stdout, "from-go-client") ||
+		!strings.Contains(r.stdout, "(3 rows)") {
+		t.Fatalf("scan: %v", r)
+	}
+	cliOK(t, "kv", "del", "--host="+c.nodes[0].addr, "greeting")
+	if r := cli(t, "kv", "get", "--host="+c.nodes[2].addr, "greeting"); r.code == 0 {
+		t.Fatalf("get after del: %v", r)
+	}
+
+	// init again, through another node: exit 0, "already initialised",
+	// the same cluster.
+	again := cliOK(t, "init", "--host="+c.nodes[2].addr)
+	if !strings.Contains(again.stdout, "already initialised") || clusterIDIn(t, again) != cid {
+		t.Fatalf("second init: %v (first: %v)", again, first)
+	}
+	st, err := nodeStatus(t, c.nodes[0].addr)
+	if err != nil || len(st) != 3 {
+		t.Fatalf("node status after the second init: %v, %v", st, err)
+	}
+}
+
+// Running `meridian init` against two nodes of a new cluster, one right
+// after the other (an operator's retry, a script, an init container run
+// twice), must leave one cluster: the second init finds the first's.
+//
+// BUG (found by this test, server/cluster.go, not fixed here): a node
+// started with --join that has not yet joined (the join loop asks every
+// HeartbeatInterval, 1 s) bootstraps a second cluster when init reaches it
+// first. The first cluster's node then fail-stops ("this node's store (…)
+// belongs to cluster A, but node 1 at … belongs to cluster B"), because it
+// heartbeats the other cluster's node before its own liveness record is
+// written. Reproduce by hand:
+//
+//	meridian start --store=n1 --listen-addr=127.0.0.1:36001 --join=127.0.0.1:36001,127.0.0.1:36002,127.0.0.1:36003 &  (and n2, n3)
+//	meridian init --host=127.0.0.1:36001; meridian init --host=127.0.0.1:36003
+//
+// prints "cluster <A> initialised" then "cluster <B> initialised", and n1
+// exits 1. Init on a node with --join could first ask its --join nodes
+// whether one already belongs to a cluster (and join it instead).
+func TestInitTwiceMakesOneCluster(t *testing.T) {
+	c := newCluster(t, meridianBin, 3)
+	for _, n := range c.nodes {
+		n.start()
+	}
+	var first cliResult
+	waitFor(t, 30*time.Second, "meridian init", func() error {
+		first = cli(t, "init", "--host="+c.nodes[0].addr, "--timeout=5s")
+		return cliErr(first)
+	})
+	second := cli(t, "init", "--host="+c.nodes[2].addr, "--timeout=5s")
+	if second.code != 0 {
+		t.Fatalf("second init: %v", second)
+	}
+	if a, b := clusterIDIn(t, first), clusterIDIn(t, second); a != b {
+		t.Fatalf("two inits made two clusters, %s and %s:\nfirst: %v\nsecond: %v", a, b, first, second)
+	}
+	c.waitReady()
+}
+
+// A new 3-node cluster replicates every range on every node, including
+// ranges nobody has written to yet: until then, losing the first node
+// loses them.
+//
+// BUG (found by this test, ranges/queue.go, not fixed here): the store's
+// queues (RunQueuesOnce) only visit replicas that hold a valid lease, and
+// an idle range holds none (leases are acquired by requests and only
+// renewed while in use). So the user range of a new cluster stays on node
+// 1 alone until the first request touches it, and any range whose lease
+// lapsed while under-replicated (idle, or after its leaseholder died)
+// never gets its replicas. By hand: start three nodes with --join, `meridian
+// init`, and `meridian range list` shows range 2 [/User/"", /Max) on n1
+// only, for as long as nothing reads or writes a user key. The replicate
+// queue could acquire the lease (as CockroachDB's does) when a range it
+// holds a replica of has no valid lease.
+func TestIdleRangesUpReplicate(t *testing.T) {
+	c := newCluster(t, meridianBin, 3)
+	c.startAndInit()
+	// The replicate queue runs every second; 20 s is ample.
+	c.waitReplicated(20 * time.Second)
+}
+
+// SIGKILL of a node (the leaseholder of the user data): the other two keep
+// serving reads and writes and lose no acknowledged write. Restarted with
+// the same store, the node rejoins as the same node and catches up: its
+// replicas hold the writes made while it was down, and with a different
+// node killed it and the third serve everything.
+func TestKillNodeRestartCatchesUp(t *testing.T) {
+	c := newCluster(t, meridianBin, 3)
+	c.startAndInit()
+	ids := c.ids(c.nodes[0].addr)
+	acked := map[string]string{}
+	kv1 := kvClient(t, c.nodes[0].addr)
+	for i := range 50 {
+		k, v := fmt.Sprintf("before-%03d", i), fmt.Sprintf("v%d", i)
+		putRetry(t, kv1, k, v, 10*time.Second)
+		acked[k] = v
+	}
+	// The writes gave the user range a lease, so it up-replicates (an idle
+	// range does not: see TestIdleRangesUpReplicate).
+	c.waitReplicated(60 * time.Second)
+	victim := c.byID(userLeaseholder(t, c.nodes[0].addr, "before-000"))
+	victimID := ids[victim]
+	var survivors []*node
+	for _, n := range c.nodes {
+		if n != victim {
+			survivors = append(survivors, n)
+		}
+	}
+	t.Logf("killing %s (node %d, leaseholder of the user range)", victim.name, victimID)
+	victim.signal(syscall.SIGKILL)
+	victim.waitExit(10 * time.Second)
+
+	// The survivors serve: writes through both (retried while the dead
+	// node's leases expire), and every acknowledged write reads back.
+	kvA, kvB := kvClient(t, survivors[0].addr), kvClient(t, survivors[1].addr)
+	for i := range 50 {
+		kv := kvA
+		if i%2 == 1 {
+			kv = kvB
+		}
+		k, v := fmt.Sprintf("during-%03d", i), fmt.Sprintf("w%d", i)
+		putRetry(t, kv, k, v, 30*time.Second)
+		acked[k] = v
+	}
+	waitFor(t, 30*time.Second, "CLI put with a node down", func() error {
+		return cliErr(cli(t, "kv", "put", "--host="+survivors[1].addr, "cli-during", "x", "--timeout=5s"))
+	})
+	acked["cli-during"] = "x"
+	if r := cliOK(t, "kv", "get", "--host="+survivors[0].addr, "cli-during"); strings.TrimSpace(r.stdout) != "x" {
+		t.Fatalf("CLI get with a node down: %v", r)
+	}
+	checkValues(t, kvA, acked, 30*time.Second)
+	// Its liveness record expires: node status says it is dead.
+	waitFor(t, 30*time.Second, "node status to show the killed node dead", func() error {
+		st, err := nodeStatus(t, survivors[0].addr)
+		if err != nil {
+			return err
+		}
+		for _, ns := range st {
+			if ns.NodeID == victimID && ns.Live {
+				return fmt.Errorf("node %d still live: %+v", victimID, ns)
+			}
+		}
+		return nil
+	})
+
+	// Restart with the same store: same node ID, live, no fourth node.
+	victim.start()
+	waitFor(t, 60*time.Second, "the restarted node live under its old ID", func() error {
+		st, err := nodeStatus(t, victim.addr)
+		if err != nil {
+			return err
+		}
+		if len(st) != 3 {
+			return fmt.Errorf("%d node records, want 3: %+v", len(st), st)
+		}
+		for _, ns := range st {
+			if ns.Address == victim.addr {
+				if ns.NodeID != victimID {
+					return fmt.Errorf("restarted node has ID %d, want %d", ns.NodeID, victimID)
+				}
+				if !ns.Live {
+					return fmt.Errorf("restarted node %d not live yet", victimID)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no node with address %s: %+v", victim.addr, st)
+	})
+	if !strings.Contains(victim.log(), fmt.Sprintf("restarting node\" node=%d", victimID)) {
+		t.Errorf("the restarted node's log does not say it restarted as node %d", victimID)
+	}
+
+	// Catch-up, as the restarted node's own replicas say: its user ranges
+	// hold every key written, including those written while it was down.
+	admin := api.NewAdminClient(dial(t, victim.addr))
+	waitFor(t, 60*time.Second, "the restarted node's replicas to catch up", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rs, err := admin.RangeStatus(ctx, &api.RangeStatusRequest{})
+		if err != nil {
+			return err
+		}
+		var live int64
+		for _, r := range rs.GetRanges() {
+			if bytes.Compare(r.GetRangeDescriptor().GetStartKey(), keys.UserSpanStart) >= 0 {
+				live += r.GetStats().GetLiveCount()
+			}
+		}
+		if live != int64(len(acked)) {
+			return fmt.Errorf("the restarted node's user replicas hold %d live keys, want %d", live, len(acked))
+		}
+		return nil
+	})
+
+	// And in use: kill another node; the restarted node and the last one
+	// form the majority that serves every acknowledged write and new ones.
+	other := survivors[0]
+	t.Logf("killing %s", other.name)
+	other.signal(syscall.SIGKILL)
+	other.waitExit(10 * time.Second)
+	kvV := kvClient(t, victim.addr)
+	putRetry(t, kvV, "after", "z", 30*time.Second)
+	acked["after"] = "z"
+	checkValues(t, kvV, acked, 30*time.Second)
+	checkValues(t, kvClient(t, survivors[1].addr), acked, 30*time.Second)
+}
+
+// SIGTERM drains: the node (the leaseholder of the data being written)
+// hands its leases away and exits 0, and a writer on another node sees no
+// gap longer than a couple of seconds (without drain, the ranges would
+// wait for the leases to expire: LeaseDuration, 4 s).
+func TestSIGTERMDrains(t *testing.T) {
+	c := newCluster(t, meridianBin, 3)
+	c.startAndInit()
+	kv1 := kvClient(t, c.nodes[0].addr)
+	putRetry(t, kv1, "w-000000", "0", 10*time.Second)
+	// The write gave the user range a lease, so it up-replicates (an idle
+	// range does not: see TestIdleRangesUpReplicate).
+	c.waitReplicated(60 * time.Second)
+	term := c.byID(userLeaseholder(t, c.nodes[0].addr, "w-000000"))
+	termID := c.ids(c.nodes[0].addr)[term]
+	var gw *node
+	for _, n := range c.nodes {
+		if n != term {
+			gw = n
+			break
+		}
+	}
+	kv := kvClient(t, gw.addr)
+
+	// A writer through gw: one put at a time, each acknowledged put's time
+	// recorded.
+	var (
+		mu      sync.Mutex
+		acks    []time.Time
+		lastErr error
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := kv.Put(ctx, &meridianv1.PutRequest{Key: fmt.Appendf(nil, "w-%06d", i), Value: []byte("x")})
+			cancel()
+			mu.Lock()
+			if err == nil {
+				acks = append(acks, time.Now())
+			} else {
+				lastErr = err
+			}
+			mu.Unlock()
+		}
+	})
+	var stopOnce sync.Once
+	stopWriter := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer stopWriter()
+	acked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acks)
+	}
+	waitFor(t, 30*time.Second, "the writer running", func() error {
+		if n := acked(); n < 20 {
+			return fmt.Errorf("%d writes acknowledged (last error %v)", n, lastErr)
+		}
+		return nil
+	})
+
+	t.Logf("SIGTERM to %s (node %d, leaseholder of the written range)", term.name, termID)
+	sent := time.Now()
+	term.signal(syscall.SIGTERM)
+	state := term.waitExit(30 * time.Second)
+	exitedAt := time.Now()
+	if state.ExitCode() != 0 {
+		t.Fatalf("%s exited with %v after SIGTERM, want 0", term.name, state)
+	}
+	t.Logf("%s exited 0, %s after SIGTERM", term.name, exitedAt.Sub(sent).Round(time.Millisecond))
+	log := term.log()
+	for _, want := range []string{"draining", "drained", "stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("%s's log does not say %q", term.name, want)
+		}
+	}
+	// The writer keeps going after the exit.
+	base := acked()
+	waitFor(t, 30*time.Second, "writes after the drained node exited", func() error {
+		if n := acked() - base; n < 20 {
+			return fmt.Errorf("%d writes since the exit (last error %v)", n, lastErr)
+		}
+		return nil
+	})
+	stopWriter()
+
+	var maxGap time.Duration
+	var gapEnd time.Time
+	for i := 1; i < len(acks); i++ {
+		if g := acks[i].Sub(acks[i-1]); g > maxGap {
+			maxGap, gapEnd = g, acks[i]
+		}
+	}
+	t.Logf("%d writes; longest gap between acknowledgements %s (ending %s after SIGTERM)",
+		len(acks), maxGap.Round(time.Millisecond), gapEnd.Sub(sent).Round(time.Millisecond))
+	// A drained lease moves at once; an undrained one blocks writes until
+	// it expires (4 s). 2.5 s leaves room for a busy machine.
+	if maxGap > 2500*time.Millisecond {
+		t.Fatalf("writes stopped for %s around the SIGTERM: the leases did not move away before the node stopped", maxGap)
+	}
+	// Every range has a live leaseholder other than the stopped node.
+	rows, err := rangeList(t, gw.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Leaseholder == 0 || r.Leaseholder == termID {
+			t.Errorf("range %d [%s, %s) has leaseholder %d after node %d drained", r.RangeID, r.Start, r.End, r.Leaseholder, termID)
+		}
+	}
+}
+
+// One node started alone (no --join) and loaded with 1,000 keys, then two
+// more started with --join=<the first>: every range (the data splits into
+// several at --range-max-bytes=64KiB) reaches 3 replicas, and every key
+// reads back through each node.
+func TestJoinUpReplicates(t *testing.T) {
+	const nkeys = 1000
+	first := newNode(t, "n1", meridianBin)
+	first.flags = []string{"--range-max-bytes=65536"}
+	first.start()
+	waitFor(t, 60*time.Second, "n1 ready", first.ready)
+	kv := kvClient(t, first.addr)
+	want := map[string]string{}
+	val := strings.Repeat("v", 200)
+	var mu sync.Mutex
+	var loadErr error
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range work {
+				k, v := fmt.Sprintf("key-%04d", i), fmt.Sprintf("%s-%d", val, i)
+				err := tryPut(kv, k, v, 30*time.Second)
+				mu.Lock()
+				if err != nil {
+					loadErr = err
+				} else {
+					want[k] = v
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range nkeys {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	rows, err := rangeList(t, first.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d ranges before the joins", len(rows))
+
+	var nodes = []*node{first}
+	for i := 2; i <= 3; i++ {
+		n := newNode(t, fmt.Sprintf("n%d", i), meridianBin)
+		n.join = []string{first.addr}
+		n.flags = first.flags
+		n.start()
+		nodes = append(nodes, n)
+	}
+	c := &cluster{t: t, nodes: nodes}
+	c.waitLive(first.addr, 3)
+	waitFor(t, 120*time.Second, "every range on 3 nodes", func() error {
+		return everyRangeHas(t, first.addr, 3)
+	})
+	rows, err = rangeList(t, nodes[2].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live int64
+	for _, r := range rows {
+		if strings.HasPrefix(r.Start, "/User") {
+			live += r.LiveKeys
+		}
+	}
+	t.Logf("%d ranges after the joins, %d live user keys", len(rows), live)
+	if len(rows) < 3 {
+		t.Errorf("only %d ranges: 1,000 keys of 200 bytes should have split the user range at --range-max-bytes=64KiB", len(rows))
+	}
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		got, err := scanAll(ctx, kvClient(t, n.addr))
+		cancel()
+		if err != nil {
+			t.Fatalf("scan through %s: %v", n.name, err)
+		}
+		if len(got) != nkeys {
+			t.Fatalf("scan through %s: %d keys, want %d", n.name, len(got), nkeys)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("scan through %s: %s = %q, want %q", n.name, k, got[k], v)
+			}
+		}
+	}
+	checkValues(t, kvClient(t, nodes[2].addr), map[string]string{"key-0000": want["key-0000"], "key-0999": want["key-0999"]}, 10*time.Second)
+}
