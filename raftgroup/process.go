@@ -366,32 +366,7 @@ func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
 	if w.transfer != 0 {
 		g.rn.TransferLeader(w.transfer)
 	}
-	for _, p := range w.props {
-		bs := g.rn.BasicStatus()
-		if bs.RaftState != raft.StateLeader {
-			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrNotLeader, LeaderReplica: bs.Lead, LeaderNode: g.nodeOf(bs.Lead)}})
-			continue
-		}
-		p.term = bs.GetTerm()
-		g.mu.Lock()
-		g.mu.pending[p.id] = p
-		g.mu.Unlock()
-		var err error
-		p.proposedAt = time.Now()
-		if p.cc != nil {
-			err = g.rn.ProposeConfChange(p.cc)
-		} else {
-			err = g.rn.Propose(p.data)
-		}
-		if err != nil {
-			g.mu.Lock()
-			delete(g.mu.pending, p.id)
-			g.mu.Unlock()
-			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrDropped}})
-			continue
-		}
-		h.metrics.proposals.Add(1)
-	}
+	h.proposeAll(g, w.props)
 	for _, r := range w.reads {
 		bs := g.rn.BasicStatus()
 		r.term, r.lead = bs.GetTerm(), bs.Lead
@@ -399,6 +374,71 @@ func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
 		g.pendingRead = append(g.pendingRead, r)
 	}
 	return w.snapsIn
+}
+
+// proposeAll hands queued proposals to raft. Consecutive commands go in one
+// MsgProp, so raft appends them together and sends each follower one
+// append for all of them rather than one per command; membership changes
+// go one by one, in their place.
+func (h *Host) proposeAll(g *group, props []*proposal) {
+	if len(props) == 0 {
+		return
+	}
+	bs := g.rn.BasicStatus()
+	if bs.RaftState != raft.StateLeader {
+		err := &NotProposedError{Group: g.id, Reason: ErrNotLeader, LeaderReplica: bs.Lead, LeaderNode: g.nodeOf(bs.Lead)}
+		for _, p := range props {
+			p.finish(proposalResult{err: err})
+		}
+		return
+	}
+	now := time.Now()
+	g.mu.Lock()
+	for _, p := range props {
+		p.term, p.proposedAt = bs.GetTerm(), now
+		g.mu.pending[p.id] = p
+	}
+	g.mu.Unlock()
+	dropped := func(ps []*proposal) {
+		g.mu.Lock()
+		for _, p := range ps {
+			delete(g.mu.pending, p.id)
+		}
+		g.mu.Unlock()
+		for _, p := range ps {
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: ErrDropped}})
+		}
+	}
+	var run []*proposal // consecutive commands not yet stepped
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		ents := make([]*raftpb.Entry, len(run))
+		for i, p := range run {
+			ents[i] = &raftpb.Entry{Data: p.data}
+		}
+		err := g.rn.Step(&raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(g.replicaID), Entries: ents})
+		if err != nil {
+			dropped(run)
+		} else {
+			h.metrics.proposals.Add(uint64(len(run)))
+		}
+		run = run[:0]
+	}
+	for _, p := range props {
+		if p.cc == nil {
+			run = append(run, p)
+			continue
+		}
+		flush()
+		if err := g.rn.ProposeConfChange(p.cc); err != nil {
+			dropped([]*proposal{p})
+			continue
+		}
+		h.metrics.proposals.Add(1)
+	}
+	flush()
 }
 
 // checkDroppedConfChanges ends membership-change proposals raft silently
