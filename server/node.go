@@ -215,6 +215,8 @@ func (n *Node) serve() {
 	opts := append(n.metrics.GRPCServerOptions(),
 		grpc.StatsHandler(n.tracing.GRPCServerStatsHandler()),
 		grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+		// Stop waits for handlers: none may touch the engine after it closes.
+		grpc.WaitForHandlers(true),
 	)
 	n.grpcSrv = grpc.NewServer(opts...)
 	api.RegisterNodeServer(n.grpcSrv, &nodeService{n: n})

@@ -208,7 +208,8 @@ func (c *Cluster) start(n *Node) error {
 	n.Store = s
 	if c.opts.GRPC {
 		n.tr.SetHandler(s.Host())
-		n.srv = grpc.NewServer()
+		// Stop waits for handlers: none may touch the engine after it closes.
+		n.srv = grpc.NewServer(grpc.WaitForHandlers(true))
 		api.RegisterRaftTransportServer(n.srv, n.tr)
 		api.RegisterInternalServer(n.srv, s)
 		api.RegisterAdminServer(n.srv, s.Admin())
