@@ -66,6 +66,9 @@ func (s *Store) queueLoop() {
 
 // RunQueuesOnce gives every replica this store leases one pass of every
 // queue (the loop does this every QueueInterval; tests call it directly).
+// An under-replicated range whose lease nobody holds (an idle range lets
+// its lease lapse) is leased by its Raft leader first, so idle ranges
+// up-replicate too.
 func (s *Store) RunQueuesOnce(ctx context.Context) {
 	for _, r := range s.Replicas() {
 		if ctx.Err() != nil {
@@ -74,7 +77,9 @@ func (s *Store) RunQueuesOnce(ctx context.Context) {
 		now := s.cfg.Clock.Now()
 		l := r.Lease()
 		if l.GetReplica().GetReplicaId() != r.replicaID || !r.leaseValid(l, now) {
-			continue
+			if !s.leaseForReplication(ctx, r, l, now) {
+				continue
+			}
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		s.maybeRepairMeta(rctx, r)
@@ -83,6 +88,28 @@ func (s *Store) RunQueuesOnce(ctx context.Context) {
 		s.maybeReplicate(rctx, r)
 		cancel()
 	}
+}
+
+// leaseForReplication acquires the lease of an under-replicated range that
+// no replica holds, if this replica leads its Raft group; it reports
+// whether this replica now holds a valid lease.
+func (s *Store) leaseForReplication(ctx context.Context, r *Replica, l *api.Lease, now hlc.Timestamp) bool {
+	if s.cfg.LiveStores == nil || s.draining.Load() || r.Desc().GetEndKey() == nil {
+		return false
+	}
+	if l.GetReplica() != nil && now.Less(l.GetExpiration().ToHLC()) {
+		return false // someone else's lease may still be valid
+	}
+	if len(r.Desc().GetReplicas()) >= min(3, len(s.cfg.LiveStores())) {
+		return false
+	}
+	if st, err := s.host.Status(uint64(r.rangeID)); err != nil || !st.IsLeader() {
+		return false
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := r.ensureLease(lctx, hlc.Timestamp{})
+	return err == nil
 }
 
 func (s *Store) count(f func(m *QueueMetrics)) {

@@ -51,3 +51,20 @@ func TestUpReplicationToThreeNodes(t *testing.T) {
 		t.Fatal("write with node 2 down lost")
 	}
 }
+
+// Ranges nobody has used up-replicate too: the replicate queue leases an
+// under-replicated range whose lease lapsed (or never existed).
+func TestIdleRangesUpReplicate(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 1, SplitKeys: [][]byte{uk("h")}})
+	c.AddNode()
+	c.AddNode()
+	c.WaitFor(waitTimeout, "every idle range to have 3 voters", func() bool {
+		reps := c.Node(1).Store.Replicas()
+		for _, r := range reps {
+			if len(r.Desc().GetReplicas()) < 3 {
+				return false
+			}
+		}
+		return len(reps) == 3
+	})
+}

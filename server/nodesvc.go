@@ -47,10 +47,18 @@ func (s *nodeService) Join(ctx context.Context, req *api.JoinRequest) (*api.Join
 }
 
 // Init bootstraps a new cluster on a node waiting for it.
-func (s *nodeService) Init(context.Context, *api.InitRequest) (*api.InitResponse, error) {
+func (s *nodeService) Init(ctx context.Context, _ *api.InitRequest) (*api.InitResponse, error) {
 	n := s.n
 	if len(n.cfg.Join) == 0 && n.ident.Load() == nil {
 		return nil, status.Error(codes.FailedPrecondition, "node is still starting")
+	}
+	if n.ident.Load() == nil {
+		// A --join node may not have joined yet while another --join node
+		// already bootstrapped: then that is the cluster (the join loop
+		// joins it), and a second bootstrap would make two.
+		if id := n.joinedPeerCluster(ctx); id != "" {
+			return &api.InitResponse{ClusterId: id, AlreadyInitialized: true}, nil
+		}
 	}
 	id, err := n.bootstrap()
 	if errors.Is(err, errAlreadyInitialized) {
@@ -60,6 +68,27 @@ func (s *nodeService) Init(context.Context, *api.InitRequest) (*api.InitResponse
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return &api.InitResponse{ClusterId: id}, nil
+}
+
+// joinedPeerCluster asks the --join nodes for their cluster; it returns
+// the first cluster ID one of them reports, or "".
+func (n *Node) joinedPeerCluster(ctx context.Context) string {
+	for _, addr := range n.cfg.Join {
+		if addr == n.addr || addr == n.lis.Addr().String() {
+			continue
+		}
+		c, err := n.peers.nodeClient(addr)
+		if err != nil {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := c.Heartbeat(hctx, &api.HeartbeatRequest{Address: n.addr, MaxOffsetNanos: int64(n.cfg.MaxOffset)})
+		cancel()
+		if err == nil && resp.GetClusterId() != "" {
+			return resp.GetClusterId()
+		}
+	}
+	return ""
 }
 
 // LocalStatus reports this node.
