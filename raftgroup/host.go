@@ -124,6 +124,10 @@ type Metrics struct {
 	SnapshotsFailed  uint64 // snapshot sends that failed (retried with backoff)
 	Truncations      uint64
 	Quiesced         uint64 // times a leader quiesced a group
+	// CommitOnlyElided counts appends that would only have told a follower
+	// the commit index, not sent because a later append or heartbeat
+	// carries it too.
+	CommitOnlyElided uint64
 }
 
 // Host runs many raft groups on one node: it owns their RawNodes, a worker
@@ -148,6 +152,7 @@ type Host struct {
 	metrics struct {
 		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv       atomic.Uint64
 		snapshotsSent, snapshotsApplied, snapshotsFailed, truncations, quiesced atomic.Uint64
+		commitOnlyElided                                                        atomic.Uint64
 	}
 
 	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
@@ -406,6 +411,7 @@ func (h *Host) Metrics() Metrics {
 		SnapshotsFailed:  h.metrics.snapshotsFailed.Load(),
 		Truncations:      h.metrics.truncations.Load(),
 		Quiesced:         h.metrics.quiesced.Load(),
+		CommitOnlyElided: h.metrics.commitOnlyElided.Load(),
 	}
 }
 
