@@ -107,20 +107,18 @@ func TestCompose(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		var st struct {
-			Nodes []struct {
-				NodeID   uint64 `json:"node_id,string"`
-				Address  string `json:"address"`
-				Live     bool   `json:"live"`
-				Draining bool   `json:"draining"`
-				Error    string `json:"error"`
-			} `json:"nodes"`
+		var st []struct {
+			NodeID   uint64 `json:"node_id"`
+			Address  string `json:"address"`
+			Live     bool   `json:"live"`
+			Draining bool   `json:"draining"`
+			Error    string `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			return fmt.Errorf("node status -o json: %w in %q", err, out)
 		}
 		var addrs []string
-		for _, n := range st.Nodes {
+		for _, n := range st {
 			if !n.Live || n.Draining || n.Error != "" {
 				return fmt.Errorf("node %d (%s) live=%v draining=%v error=%q", n.NodeID, n.Address, n.Live, n.Draining, n.Error)
 			}
