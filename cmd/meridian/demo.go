@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run a throwaway N-node cluster in this process and say how to connect",
 		Long: `Run an N-node cluster in one process, on in-memory stores (the data is
 gone when it stops). Node i listens on 127.0.0.1:<base-port + 10*(i-1)>
-(gRPC) and the next port (HTTP), or on free ports when those are taken.
+for gRPC and 127.0.0.1:<8080 + i-1> for HTTP, or on free ports when those
+are taken.
 Runs until Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,7 +44,7 @@ Runs until Ctrl-C.`,
 				cfg := server.Config{
 					Store:      "mem",
 					ListenAddr: freeAddr(basePort + 10*i),
-					HTTPAddr:   freeAddr(basePort + 10*i + 1),
+					HTTPAddr:   freeAddr(8080 + i),
 					Logger:     logger.With("demo_node", i+1),
 				}
 				if i > 0 {
@@ -64,13 +66,13 @@ Runs until Ctrl-C.`,
 			for _, n := range ns {
 				fmt.Fprintf(w, "  node %d   gRPC %s   HTTP http://%s\n", n.NodeID(), n.Addr(), n.HTTPAddr())
 			}
-			h := ns[0].Addr()
+			h, self := ns[0].Addr(), os.Args[0] // "bin/meridian" under make demo
 			fmt.Fprintf(w, "\nTry, from another terminal:\n")
-			fmt.Fprintf(w, "  meridian kv put --host=%s hello world\n", h)
-			fmt.Fprintf(w, "  meridian kv get --host=%s hello\n", h)
-			fmt.Fprintf(w, "  meridian kv scan --host=%s\n", h)
-			fmt.Fprintf(w, "  meridian node status --host=%s\n", h)
-			fmt.Fprintf(w, "  meridian range list --host=%s\n", h)
+			fmt.Fprintf(w, "  %s kv put --host=%s hello world\n", self, h)
+			fmt.Fprintf(w, "  %s kv get --host=%s hello\n", self, h)
+			fmt.Fprintf(w, "  %s kv scan --host=%s\n", self, h)
+			fmt.Fprintf(w, "  %s node status --host=%s\n", self, h)
+			fmt.Fprintf(w, "  %s range list --host=%s\n", self, h)
 			fmt.Fprintf(w, "  curl http://%s/metrics\n", ns[0].HTTPAddr())
 			fmt.Fprintf(w, "(SQL over the Postgres protocol comes with pgwire.)\n\nCtrl-C stops the demo.\n")
 			waitForSignal()
