@@ -60,6 +60,7 @@ func TestCompose(t *testing.T) {
 		image:   "meridian-deploytest:" + suffix,
 	}
 	h.buildImage(ctx, root)
+	h.checkImageConfig(ctx)
 
 	// Every host port 0: docker picks free ones, so the test neither clashes
 	// with a node running on the host nor with another run of itself.
@@ -247,6 +248,40 @@ func (h *harness) buildImage(ctx context.Context, root string) {
 		}
 	})
 	h.cli = bin
+}
+
+// checkImageConfig checks what the Dockerfile promises a user of the image:
+// the entrypoint, an unprivileged user, the store volume and the two ports.
+func (h *harness) checkImageConfig(ctx context.Context) {
+	t := h.t
+	t.Helper()
+	out, err := runCmd(ctx, nil, "", "docker", "image", "inspect", "-f", "{{json .Config}}", h.image)
+	if err != nil {
+		t.Fatalf("docker image inspect: %v", err)
+	}
+	var cfg struct {
+		User         string
+		Entrypoint   []string
+		ExposedPorts map[string]struct{}
+		Volumes      map[string]struct{}
+	}
+	if err := json.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatalf("docker image inspect: %v in %q", err, out)
+	}
+	if cfg.User == "" || cfg.User == "0" || strings.HasPrefix(cfg.User, "0:") || cfg.User == "root" {
+		t.Errorf("image user %q: want an unprivileged one", cfg.User)
+	}
+	if !slices.Equal(cfg.Entrypoint, []string{"/meridian"}) {
+		t.Errorf("image entrypoint %q, want [/meridian]", cfg.Entrypoint)
+	}
+	for _, p := range []string{"26257/tcp", "8080/tcp"} {
+		if _, ok := cfg.ExposedPorts[p]; !ok {
+			t.Errorf("image does not expose %s (exposes %v)", p, cfg.ExposedPorts)
+		}
+	}
+	if _, ok := cfg.Volumes["/data"]; !ok {
+		t.Errorf("image has no /data volume (has %v)", cfg.Volumes)
+	}
 }
 
 // cliRun runs the meridian CLI on the host.
