@@ -153,7 +153,11 @@ func (s *nodeService) ClusterStatus(ctx context.Context, _ *api.ClusterStatusReq
 			st := &api.NodeStatus{NodeId: id, Address: rec.GetAddress(), SqlAddress: rec.GetSqlAddress(),
 				HttpAddress: rec.GetHttpAddress(), StartedAt: rec.GetStartedAt(), Build: rec.GetBuild()}
 			if id == n.NodeID() {
-				st, err = s.LocalStatus(ctx, nil)
+				if got, err := s.LocalStatus(ctx, nil); err != nil {
+					st.Error = err.Error()
+				} else {
+					st = got
+				}
 			} else if c, cerr := n.peers.nodeClient(rec.GetAddress()); cerr != nil {
 				st.Error = cerr.Error()
 			} else {
@@ -165,9 +169,6 @@ func (s *nodeService) ClusterStatus(ctx context.Context, _ *api.ClusterStatusReq
 				} else {
 					st = got
 				}
-			}
-			if st == nil {
-				st = &api.NodeStatus{NodeId: id, Error: "no status"}
 			}
 			l := live[id]
 			st.Live = isLive(l, now)
