@@ -50,7 +50,7 @@ func newClusterID() string {
 // record is this node's node record.
 func (n *Node) record(id uint64) *api.NodeRecord {
 	return &api.NodeRecord{
-		NodeId: id, Address: n.addr, SqlAddress: n.cfg.SQLAddr, HttpAddress: n.HTTPAddr(),
+		NodeId: id, Address: n.addr, SqlAddress: n.advertised(n.cfg.SQLAddr), HttpAddress: n.advertised(n.HTTPAddr()),
 		StartedAt: n.startedAt.UnixNano(), Build: build(),
 	}
 }
@@ -133,7 +133,7 @@ func (n *Node) tryJoin(addr string) (done bool, err error) {
 		return false, err
 	}
 	resp, err := c.Join(ctx, &api.JoinRequest{
-		Address: n.addr, SqlAddress: n.cfg.SQLAddr, HttpAddress: n.HTTPAddr(),
+		Address: n.addr, SqlAddress: n.advertised(n.cfg.SQLAddr), HttpAddress: n.advertised(n.HTTPAddr()),
 		MaxOffsetNanos: int64(n.cfg.MaxOffset),
 	})
 	if err != nil {

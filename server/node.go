@@ -292,6 +292,24 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLis.Addr().String()
 }
 
+// advertised is how other hosts reach one of this node's listen
+// addresses: a wildcard host (0.0.0.0, ::, empty) is replaced by the
+// advertised gRPC address's host.
+func (n *Node) advertised(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return addr
+	}
+	ahost, _, err := net.SplitHostPort(n.addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(ahost, port)
+}
+
 // NodeID returns the node's ID, 0 until it has joined a cluster.
 func (n *Node) NodeID() uint64 { return n.ident.Load().GetNodeId() }
 

@@ -328,3 +328,19 @@ func TestHistoricalReadRightAfterOverwrite(t *testing.T) {
 		t.Fatalf("historical scan: %v %v", page, err)
 	}
 }
+
+func TestAdvertisedAddresses(t *testing.T) {
+	n := &Node{addr: "node1.example:26257"}
+	for in, want := range map[string]string{
+		"0.0.0.0:8080":    "node1.example:8080",
+		"[::]:8080":       "node1.example:8080",
+		":8080":           "node1.example:8080",
+		"127.0.0.1:8080":  "127.0.0.1:8080",
+		"localhost:26258": "localhost:26258",
+		"":                "",
+	} {
+		if got := n.advertised(in); got != want {
+			t.Errorf("advertised(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -95,7 +95,7 @@ func (n *Node) joinedPeerCluster(ctx context.Context) string {
 func (s *nodeService) LocalStatus(ctx context.Context, _ *api.LocalStatusRequest) (*api.NodeStatus, error) {
 	n := s.n
 	st := &api.NodeStatus{
-		NodeId: n.NodeID(), Address: n.addr, SqlAddress: n.cfg.SQLAddr, HttpAddress: n.HTTPAddr(),
+		NodeId: n.NodeID(), Address: n.addr, SqlAddress: n.advertised(n.cfg.SQLAddr), HttpAddress: n.advertised(n.HTTPAddr()),
 		StartedAt: n.startedAt.UnixNano(), Build: build(), Live: n.live.Load(), Draining: n.draining.Load(),
 		MaxOffsetNanos: int64(n.cfg.MaxOffset), CommitWait: n.cfg.CommitWait, Guarantee: n.cfg.guarantee(),
 	}
