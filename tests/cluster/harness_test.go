@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/meridiandb/meridian/api"
 	meridianv1 "github.com/meridiandb/meridian/api/meridian/v1"
 )
 
@@ -98,15 +99,37 @@ func env(extra ...string) []string {
 	return append(out, extra...)
 }
 
-// freeAddr returns 127.0.0.1:<port> with a port that was free a moment ago.
+// givenPorts are the ports freeAddr has handed out: a port is closed
+// again when freeAddr returns, so the kernel may offer it twice before the
+// node that gets it listens.
+var givenPorts struct {
+	sync.Mutex
+	m map[string]bool
+}
+
+// freeAddr returns 127.0.0.1:<port> with a port that was free a moment ago
+// and that no other node of this test binary was given.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("picking a free port: %v", err)
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	if givenPorts.m == nil {
+		givenPorts.m = map[string]bool{}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("picking a free port: %v", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !givenPorts.m[addr] {
+			givenPorts.m[addr] = true
+			return addr
+		}
+	}
+	t.Fatalf("no unused free port in 100 tries")
+	return ""
 }
 
 // waitFor polls cond until it returns nil; past timeout the test fails
@@ -409,7 +432,8 @@ func rangeList(t testing.TB, host string) ([]rangeRow, error) {
 }
 
 // everyRangeHas checks that every range of host's `range list` has
-// exactly want replicas.
+// exactly want replicas, and (as the descriptors say: `range list` does not
+// tell learners from voters) that all of them are voters.
 func everyRangeHas(t testing.TB, host string, want int) error {
 	rows, err := rangeList(t, host)
 	if err != nil {
@@ -418,6 +442,29 @@ func everyRangeHas(t testing.TB, host string, want int) error {
 	for _, r := range rows {
 		if len(r.Replicas) != want {
 			return fmt.Errorf("range %d [%s, %s) has replicas on nodes %v, want %d replicas", r.RangeID, r.Start, r.End, r.Replicas, want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := grpc.NewClient(host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	resp, err := api.NewNodeClient(conn).ListRanges(ctx, &api.ListRangesRequest{})
+	if err != nil {
+		return err
+	}
+	for _, ri := range resp.GetRanges() {
+		d := ri.GetRangeDescriptor()
+		voters := 0
+		for _, rd := range d.GetReplicas() {
+			if rd.GetType() == api.ReplicaType_VOTER {
+				voters++
+			}
+		}
+		if voters != want {
+			return fmt.Errorf("range %d has %d voters, want %d: %v", d.GetRangeId(), voters, want, d)
 		}
 	}
 	return nil
