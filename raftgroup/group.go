@@ -216,6 +216,9 @@ type group struct {
 	// appliedUncommitted is the last applied index whose apply batch may
 	// not be committed yet; applied catches up once it is.
 	appliedUncommitted uint64
+	// appendsSent: on a leader, per follower, the last append sent since
+	// the last heartbeat (see heartbeatRedundant).
+	appendsSent map[uint64]appendSent
 
 	status   atomic.Pointer[Status]
 	progress atomic.Pointer[map[uint64]uint64] // leader only, refreshed on ticks

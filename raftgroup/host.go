@@ -128,6 +128,9 @@ type Metrics struct {
 	// the commit index, not sent because a later append or heartbeat
 	// carries it too.
 	CommitOnlyElided uint64
+	// HeartbeatsElided counts heartbeats not sent because an append since
+	// the previous one told the follower as much.
+	HeartbeatsElided uint64
 }
 
 // Host runs many raft groups on one node: it owns their RawNodes, a worker
@@ -152,7 +155,7 @@ type Host struct {
 	metrics struct {
 		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv       atomic.Uint64
 		snapshotsSent, snapshotsApplied, snapshotsFailed, truncations, quiesced atomic.Uint64
-		commitOnlyElided                                                        atomic.Uint64
+		commitOnlyElided, heartbeatsElided                                      atomic.Uint64
 	}
 
 	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
@@ -412,6 +415,7 @@ func (h *Host) Metrics() Metrics {
 		Truncations:      h.metrics.truncations.Load(),
 		Quiesced:         h.metrics.quiesced.Load(),
 		CommitOnlyElided: h.metrics.commitOnlyElided.Load(),
+		HeartbeatsElided: h.metrics.heartbeatsElided.Load(),
 	}
 }
 

@@ -746,6 +746,10 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 			h.startSnapshot(g, m)
 			continue
 		}
+		if m.GetType() == raftpb.MsgHeartbeat && g.heartbeatRedundant(m) {
+			h.metrics.heartbeatsElided.Add(1)
+			continue
+		}
 		to := g.nodeOf(m.GetTo())
 		if to == 0 {
 			h.metrics.dropped.Add(1)
@@ -757,7 +761,39 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 			continue
 		}
 		h.metrics.sent.Add(1)
+		if m.GetType() == raftpb.MsgApp {
+			g.noteAppend(m)
+		}
 	}
+}
+
+// appendSent is the term and commit index of the last append a leader sent
+// a follower since its last heartbeat to it.
+type appendSent struct{ term, commit uint64 }
+
+// noteAppend records an append sent (worker-only).
+func (g *group) noteAppend(m *raftpb.Message) {
+	if g.appendsSent == nil {
+		g.appendsSent = make(map[uint64]appendSent)
+	}
+	g.appendsSent[m.GetTo()] = appendSent{m.GetTerm(), m.GetCommit()}
+}
+
+// heartbeatRedundant reports whether a heartbeat tells its follower nothing
+// an append sent since the previous heartbeat did not (worker-only): with
+// appends flowing, they already reset the follower's election timer,
+// prompt the responses that keep it recently active, and carry the commit
+// index, so under load a heartbeat per group per tick is pure overhead.
+// Heartbeats with a context (ReadIndex confirmations) always go, and every
+// other heartbeat round goes out if no append did in between, so a lost
+// append is still noticed (the heartbeat response makes raft resend).
+func (g *group) heartbeatRedundant(m *raftpb.Message) bool {
+	if len(m.GetContext()) > 0 || g.appendsSent == nil {
+		return false
+	}
+	a, ok := g.appendsSent[m.GetTo()]
+	delete(g.appendsSent, m.GetTo())
+	return ok && a.term == m.GetTerm() && a.commit >= m.GetCommit()
 }
 
 // publishProgress records, on a leader, each member's match index, once per

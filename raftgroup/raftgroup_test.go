@@ -413,3 +413,35 @@ func TestCrashUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowersConvergeWithoutCommitAppends: a leader does not send the
+// appends that would only carry its new commit index to followers that have
+// every entry, nor heartbeats right after appends; followers still apply
+// everything (from the next append or heartbeat), also when the network
+// loses messages.
+func TestFollowersConvergeWithoutCommitAppends(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Seed: 7, TickInterval: 5 * time.Millisecond})
+	c.WaitLeader(1, waitTimeout)
+	for i := 1; i <= 20; i++ {
+		mustPropose(t, c, 1, "incr n")
+		if i == 10 {
+			c.Net.SetDropProbability(0.2)
+		}
+	}
+	c.Net.SetDropProbability(0)
+	waitApplied(t, c, 1, "n", "20")
+	var elided uint64
+	for _, n := range c.Nodes() {
+		elided += n.Host.Metrics().CommitOnlyElided
+	}
+	if elided == 0 {
+		t.Errorf("every commit-only append was sent")
+	}
+	for _, n := range c.Nodes() {
+		for id, cnt := range n.KV.Counts(1) {
+			if cnt != 1 {
+				t.Fatalf("node %d applied %s %d times", n.ID, id, cnt)
+			}
+		}
+	}
+}

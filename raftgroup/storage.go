@@ -444,7 +444,7 @@ func (s *storage) raiseCommit(applied uint64) {
 		s.mu.hardState = &raftpb.HardState{}
 	}
 	if c > s.mu.hardState.GetCommit() {
-		hs := proto.Clone(s.mu.hardState).(*raftpb.HardState)
+		hs := copyHardState(s.mu.hardState)
 		hs.Commit = proto.Uint64(c)
 		s.mu.hardState = hs
 	}
@@ -455,7 +455,7 @@ func (s *storage) markDurable(hs *raftpb.HardState, ents []*raftpb.Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if hs != nil && !raft.IsEmptyHardState(hs) {
-		s.mu.hardState = proto.Clone(hs).(*raftpb.HardState)
+		s.mu.hardState = copyHardState(hs)
 	}
 	if len(ents) == 0 {
 		return
@@ -474,6 +474,12 @@ func (s *storage) markDurable(hs *raftpb.HardState, ents []*raftpb.Entry) {
 	s.mu.cache = c
 	last := ents[len(ents)-1]
 	s.mu.lastIndex, s.mu.lastTerm = last.GetIndex(), last.GetTerm()
+}
+
+// copyHardState copies a hard state without proto.Clone's reflection (it
+// runs for every Ready that carries one).
+func copyHardState(hs *raftpb.HardState) *raftpb.HardState {
+	return &raftpb.HardState{Term: proto.Uint64(hs.GetTerm()), Vote: proto.Uint64(hs.GetVote()), Commit: proto.Uint64(hs.GetCommit())}
 }
 
 // setConfState records the membership after a conf change applied.
