@@ -457,14 +457,8 @@ func everyRangeHas(t testing.TB, host string, want int) error {
 	}
 	for _, ri := range resp.GetRanges() {
 		d := ri.GetRangeDescriptor()
-		voters := 0
-		for _, rd := range d.GetReplicas() {
-			if rd.GetType() == api.ReplicaType_VOTER {
-				voters++
-			}
-		}
-		if voters != want {
-			return fmt.Errorf("range %d has %d voters, want %d: %v", d.GetRangeId(), voters, want, d)
+		if v := voters(d); v != want {
+			return fmt.Errorf("range %d has %d voters, want %d: %v", d.GetRangeId(), v, want, d)
 		}
 	}
 	return nil
@@ -623,12 +617,59 @@ func (c *cluster) waitReady() {
 	c.waitLive(c.nodes[0].addr, len(c.nodes))
 }
 
-// waitReplicated waits until every range has a replica on every node.
+// waitReplicated waits until every range has a voter on every node, as
+// `range list` says (the meta descriptors) and as every node's own
+// replicas say (their applied descriptors). The second matters: a
+// follower that has not yet applied the promotion that made the range's
+// third voter still counts two voters, and if the leaseholder dies then,
+// the range cannot elect a leader (see TestKillRightAfterUpReplication).
 func (c *cluster) waitReplicated(within time.Duration) {
 	c.t.Helper()
 	waitFor(c.t, within, fmt.Sprintf("every range on %d nodes", len(c.nodes)), func() error {
-		return everyRangeHas(c.t, c.nodes[0].addr, len(c.nodes))
+		if err := everyRangeHas(c.t, c.nodes[0].addr, len(c.nodes)); err != nil {
+			return err
+		}
+		for _, n := range c.nodes {
+			if err := replicasApplied(n.addr, len(c.nodes)); err != nil {
+				return fmt.Errorf("%s: %w", n.name, err)
+			}
+		}
+		return nil
 	})
+}
+
+// replicasApplied checks, through the node's Admin.RangeStatus, that every
+// replica the node holds has applied a descriptor with want voters.
+func replicasApplied(addr string, want int) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := api.NewAdminClient(conn).RangeStatus(ctx, &api.RangeStatusRequest{})
+	if err != nil {
+		return err
+	}
+	for _, r := range rs.GetRanges() {
+		if v := voters(r.GetRangeDescriptor()); v != want {
+			return fmt.Errorf("its replica of range %d has applied a descriptor with %d voters, want %d: %v",
+				r.GetRangeDescriptor().GetRangeId(), v, want, r.GetRangeDescriptor())
+		}
+	}
+	return nil
+}
+
+// voters counts a descriptor's voters.
+func voters(d *api.RangeDescriptor) int {
+	n := 0
+	for _, rd := range d.GetReplicas() {
+		if rd.GetType() == api.ReplicaType_VOTER {
+			n++
+		}
+	}
+	return n
 }
 
 // waitLive waits until `node status` through host lists want nodes, all
