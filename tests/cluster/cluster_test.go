@@ -252,6 +252,13 @@ func TestKillNodeRestartCatchesUp(t *testing.T) {
 	if r := cliOK(t, "kv", "get", "--host="+survivors[0].addr, "cli-during"); strings.TrimSpace(r.stdout) != "x" {
 		t.Fatalf("CLI get with a node down: %v", r)
 	}
+	// --host listing every node, the dead one first: the CLI fails over.
+	all := strings.Join([]string{victim.addr, survivors[0].addr, survivors[1].addr}, ",")
+	cliOK(t, "kv", "put", "--host="+all, "cli-all-hosts", "y")
+	acked["cli-all-hosts"] = "y"
+	if r := cliOK(t, "kv", "get", "--host="+all, "cli-all-hosts"); strings.TrimSpace(r.stdout) != "y" {
+		t.Fatalf("CLI get through --host=%s with %s down: %v", all, victim.name, r)
+	}
 	checkValues(t, kvA, acked, 30*time.Second)
 	// Its liveness record expires: node status says it is dead.
 	waitFor(t, 30*time.Second, "node status to show the killed node dead", func() error {
@@ -447,14 +454,15 @@ func TestSIGTERMDrains(t *testing.T) {
 	var stopOnce sync.Once
 	stopWriter := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
 	defer stopWriter()
-	acked := func() int {
+	// acked returns how many writes were acknowledged, and the last error.
+	acked := func() (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(acks)
+		return len(acks), lastErr
 	}
 	waitFor(t, 30*time.Second, "the writer running", func() error {
-		if n := acked(); n < 20 {
-			return fmt.Errorf("%d writes acknowledged (last error %v)", n, lastErr)
+		if n, err := acked(); n < 20 {
+			return fmt.Errorf("%d writes acknowledged (last error %v)", n, err)
 		}
 		return nil
 	})
@@ -475,10 +483,10 @@ func TestSIGTERMDrains(t *testing.T) {
 		}
 	}
 	// The writer keeps going after the exit.
-	base := acked()
+	base, _ := acked()
 	waitFor(t, 30*time.Second, "writes after the drained node exited", func() error {
-		if n := acked() - base; n < 20 {
-			return fmt.Errorf("%d writes since the exit (last error %v)", n, lastErr)
+		if n, err := acked(); n-base < 20 {
+			return fmt.Errorf("%d writes since the exit (last error %v)", n-base, err)
 		}
 		return nil
 	})

@@ -11,11 +11,13 @@
 //
 // What the tests assert (issue 8, sections 1, 3 and 9):
 //   - cluster_test.go: three processes started through the CLI serve puts
-//     and gets through the CLI and gRPC; init twice stays one cluster;
-//     SIGKILL of a node loses no acknowledged write and the restarted node
-//     rejoins with its identity and catches up; SIGTERM drains and exits 0
-//     without a gap in service; a loaded single node joined by two more
-//     up-replicates every range.
+//     and gets through the CLI, gRPC and the Go client; init run twice
+//     makes one cluster; idle ranges up-replicate; SIGKILL of a node loses
+//     no acknowledged write and the restarted node rejoins with its
+//     identity and catches up; a range survives losing its leader right
+//     after up-replication; SIGTERM drains and exits 0 without a gap in
+//     service; a loaded single node joined by two more up-replicates every
+//     range.
 //   - badinput_test.go: keys and values over the limits get
 //     INVALID_ARGUMENT; garbage on the gRPC and HTTP ports does not crash a
 //     node; a store of another cluster is refused at start.
@@ -23,6 +25,7 @@
 //     (testhooks build) fail-stops and the others keep serving.
 //
 // No test sleeps to let things settle: each waits for a condition, polled
-// until a deadline. The package runs in `make test` (the test process under
+// until a deadline. A test that found a bug says so in its doc comment,
+// with the log lines that show it. The package runs in `make test` (the test process under
 // -race; the meridian binaries are built without it).
 package cluster
