@@ -286,9 +286,6 @@ func (n *node) waitExit(timeout time.Duration) *os.ProcessState {
 	}
 }
 
-// exited returns a channel closed when the current run ends.
-func (n *node) exited() <-chan struct{} { return n.run.done }
-
 // log returns the node's log so far.
 func (n *node) log() string {
 	b, err := os.ReadFile(n.logPath)
