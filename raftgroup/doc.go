@@ -128,16 +128,12 @@
 //
 // # Messages a leader does not send
 //
-// Two kinds of raft messages say nothing under load and are dropped before
-// the transport (raft tolerates lost messages): an append without entries
-// that only carries a new commit index, to a follower that already has
-// every entry or gets a later append in the same Ready; and a heartbeat
-// (without a ReadIndex context) to a follower that got an append with the
-// same term and commit index since the previous heartbeat. Followers then
-// learn the commit index from the next append or heartbeat, so they apply
-// at most a heartbeat interval later; a lost append is still noticed at
-// the next heartbeat round. Proposals of one cycle go to raft as one
-// MsgProp, so they share one append per follower.
+// A heartbeat (without a ReadIndex context) to a follower that got an
+// append with the same term and commit index since the previous heartbeat
+// says nothing the append did not, and is dropped before the transport
+// (raft tolerates lost messages); every other heartbeat round still goes
+// out when no append did, so a lost append is noticed. Proposals of one
+// cycle go to raft as one MsgProp, so they share one append per follower.
 //
 // # Hooks for the owner
 //

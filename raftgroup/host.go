@@ -124,10 +124,6 @@ type Metrics struct {
 	SnapshotsFailed  uint64 // snapshot sends that failed (retried with backoff)
 	Truncations      uint64
 	Quiesced         uint64 // times a leader quiesced a group
-	// CommitOnlyElided counts appends that would only have told a follower
-	// the commit index, not sent because a later append or heartbeat
-	// carries it too.
-	CommitOnlyElided uint64
 	// HeartbeatsElided counts heartbeats not sent because an append since
 	// the previous one told the follower as much.
 	HeartbeatsElided uint64
@@ -155,7 +151,7 @@ type Host struct {
 	metrics struct {
 		cycles, fsyncs, appended, proposals, applied, sent, dropped, recv       atomic.Uint64
 		snapshotsSent, snapshotsApplied, snapshotsFailed, truncations, quiesced atomic.Uint64
-		commitOnlyElided, heartbeatsElided                                      atomic.Uint64
+		heartbeatsElided                                                        atomic.Uint64
 	}
 
 	// stopCtx is cancelled by Stop; it bounds snapshot streams, which run on
@@ -414,7 +410,6 @@ func (h *Host) Metrics() Metrics {
 		SnapshotsFailed:  h.metrics.snapshotsFailed.Load(),
 		Truncations:      h.metrics.truncations.Load(),
 		Quiesced:         h.metrics.quiesced.Load(),
-		CommitOnlyElided: h.metrics.commitOnlyElided.Load(),
 		HeartbeatsElided: h.metrics.heartbeatsElided.Load(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -63,6 +64,9 @@ func (h *Host) worker() {
 			g, err := h.group(id)
 			return err == nil && g.needsCycle()
 		})
+		// Let the proposers this cycle completed, and the transport, run
+		// before the next cycle.
+		runtime.Gosched()
 	}
 }
 
@@ -129,6 +133,9 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 		appended += len(r.rd.Entries)
 		readies = append(readies, r)
 	}
+	// The appends and heartbeats just sent go out now rather than when
+	// this goroutine next blocks (a goroutine it wakes waits for that).
+	runtime.Gosched()
 	// Before the fsync, apply and complete what was durable before this
 	// cycle: a leader's newly committed entries need not wait for the fsync
 	// of the entries proposed since.
@@ -306,7 +313,7 @@ func (h *Host) stageGroup(g *group, w *groupWork, b *pebble.Batch) (r readyGroup
 		}
 		sync = true
 	}
-	r.lateMsgs = h.sendEarly(g, r.rd.Messages, r.rd.Entries)
+	r.lateMsgs = h.sendEarly(g, r.rd.Messages)
 	if err := g.storage.stage(b, r.rd.HardState, r.rd.Entries, r.snapIn != nil); err != nil {
 		return r, false, fmt.Errorf("staging raft state: %w", err)
 	}
@@ -481,6 +488,11 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 	}
 	g.storage.markDurable(rd.HardState, rd.Entries)
 	h.send(g, r.lateMsgs)
+	if len(r.lateMsgs) > 0 {
+		// Let the transport take the acknowledgements before this
+		// goroutine applies (see Host.send).
+		runtime.Gosched()
+	}
 
 	for _, rs := range rd.ReadStates {
 		for _, pr := range g.pendingRead {
@@ -670,74 +682,18 @@ func (h *Host) failGroup(g *group, err error) {
 // followers' (Raft thesis §10.2.1; etcd raft counts the leader's own entries
 // toward commit only after Advance). It returns the rest: responses that
 // acknowledge log entries or votes, which must wait until they are durable.
-//
-// It also drops the appends without entries that only tell a follower
-// the leader's new commit index. Raft sends one to every follower each time
-// its commit index advances, and under load that doubles the messages per
-// command (the append and its acknowledgement, then the commit append and
-// its acknowledgement) and adds a follower cycle. Such an append is dropped
-// when a later append with entries to the same follower in the same Ready
-// carries the commit index too, or when the follower already has every
-// entry (it is being replicated to and matches the leader's last index):
-// then the append says nothing but the commit index, which the next
-// heartbeat or append carries as well, so the follower applies at most a
-// heartbeat interval later. Raft tolerates lost messages; probes and
-// catch-up appends (a follower missing entries) are always sent.
-func (h *Host) sendEarly(g *group, msgs []*raftpb.Message, appended []*raftpb.Entry) (late []*raftpb.Message) {
+func (h *Host) sendEarly(g *group, msgs []*raftpb.Message) (late []*raftpb.Message) {
 	early := msgs[:0:0]
-	var caughtUp map[uint64]bool
-	for i, m := range msgs {
+	for _, m := range msgs {
 		switch m.GetType() {
 		case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp, raftpb.MsgSnap:
 			late = append(late, m)
-		case raftpb.MsgApp:
-			if len(m.GetEntries()) == 0 {
-				if caughtUp == nil {
-					caughtUp = g.caughtUp(appended)
-				}
-				if caughtUp[m.GetTo()] || laterAppendTo(msgs[i+1:], m) {
-					h.metrics.commitOnlyElided.Add(1)
-					continue
-				}
-			}
-			early = append(early, m)
 		default:
 			early = append(early, m)
 		}
 	}
 	h.send(g, early)
 	return late
-}
-
-// caughtUp returns, on a leader, the followers being replicated to that
-// have every entry of its log (appended: the entries of the current Ready).
-func (g *group) caughtUp(appended []*raftpb.Entry) map[uint64]bool {
-	out := map[uint64]bool{}
-	if g.rn.BasicStatus().RaftState != raft.StateLeader {
-		return out
-	}
-	_, last := g.storage.firstAndLast()
-	if len(appended) > 0 {
-		last = max(last, appended[len(appended)-1].GetIndex())
-	}
-	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-		if id != g.replicaID && pr.State == tracker.StateReplicate && pr.Match == last {
-			out[id] = true
-		}
-	})
-	return out
-}
-
-// laterAppendTo reports whether msgs hold an append with entries to m's
-// recipient in m's term.
-func laterAppendTo(msgs []*raftpb.Message, m *raftpb.Message) bool {
-	for _, n := range msgs {
-		if n.GetType() == raftpb.MsgApp && n.GetTo() == m.GetTo() && n.GetTerm() == m.GetTerm() &&
-			len(n.GetEntries()) > 0 && n.GetCommit() >= m.GetCommit() {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Host) send(g *group, msgs []*raftpb.Message) {
