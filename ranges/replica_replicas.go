@@ -35,19 +35,28 @@ func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeD
 	if err := r.waitCaughtUp(ctx, rd.GetReplicaId()); err != nil {
 		return nil, err
 	}
-	// 3. Promote.
+	// 3. Promote: Raft membership first, then the descriptor. The
+	// descriptor (what `range list` and clients see) must not claim a
+	// voter Raft does not count yet: until the promotion has applied and a
+	// quorum of the new configuration knows it committed, losing the leader
+	// can leave the old, smaller configuration without a quorum. The
+	// ReadIndex round after the change makes the followers learn the
+	// commit index, so one of them can lead the new configuration.
 	lease, err := r.ensureLease(ctx, r.store.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
+	}
+	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddNode, rd.GetReplicaId())); err != nil {
+		return nil, fmt.Errorf("ranges: promoting %d in range %d: %w", rd.GetReplicaId(), r.rangeID, err)
+	}
+	if err := r.store.host.ReadIndex(ctx, uint64(r.rangeID)); err != nil {
+		return nil, fmt.Errorf("ranges: promoting %d in range %d: confirming the new configuration: %w", rd.GetReplicaId(), r.rangeID, err)
 	}
 	voter := proto.Clone(learner).(*api.RangeDescriptor)
 	voter.ReplicaByStore(target.StoreID).Type = api.ReplicaType_VOTER
 	voter.Generation++
 	if err := r.changeDescriptor(ctx, lease, voter); err != nil {
 		return nil, err
-	}
-	if _, err := r.store.host.ProposeConfChange(ctx, uint64(r.rangeID), confChange(raftpb.ConfChangeAddNode, rd.GetReplicaId())); err != nil {
-		return nil, fmt.Errorf("ranges: promoting %d in range %d: %w", rd.GetReplicaId(), r.rangeID, err)
 	}
 	_ = r.store.updateMeta(ctx, voter)
 	return voter, nil

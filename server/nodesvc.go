@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -81,8 +82,11 @@ func (n *Node) joinedPeerCluster(ctx context.Context) string {
 		if err != nil {
 			continue
 		}
+		// Wait for the connection (it may be in reconnect backoff since
+		// the peer was down at startup) rather than fail fast and take a
+		// peer that is up for one without a cluster.
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := c.Heartbeat(hctx, &api.HeartbeatRequest{Address: n.addr, MaxOffsetNanos: int64(n.cfg.MaxOffset)})
+		resp, err := c.Heartbeat(hctx, &api.HeartbeatRequest{Address: n.addr, MaxOffsetNanos: int64(n.cfg.MaxOffset)}, grpc.WaitForReady(true))
 		cancel()
 		if err == nil && resp.GetClusterId() != "" {
 			return resp.GetClusterId()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +154,7 @@ func newRangeCmd() *cobra.Command {
 				Start       string   `json:"start_key"`
 				End         string   `json:"end_key"`
 				Replicas    []uint64 `json:"replica_nodes"`
+				Learners    []uint64 `json:"learner_nodes"`
 				Leaseholder uint64   `json:"leaseholder_node"`
 				SizeBytes   int64    `json:"size_bytes"`
 				LiveKeys    int64    `json:"live_keys"`
@@ -162,8 +164,12 @@ func newRangeCmd() *cobra.Command {
 				d := r.GetRangeDescriptor()
 				rw := row{RangeID: d.GetRangeId(), Start: keys.Pretty(d.GetStartKey()), End: keys.Pretty(d.GetEndKey()),
 					Leaseholder: r.GetLeaseholderNodeId(), SizeBytes: r.GetSizeBytes(), LiveKeys: r.GetLiveKeys()}
+				rw.Learners = []uint64{}
 				for _, rd := range d.GetReplicas() {
 					rw.Replicas = append(rw.Replicas, rd.GetNodeId())
+					if rd.GetType() == api.ReplicaType_LEARNER {
+						rw.Learners = append(rw.Learners, rd.GetNodeId())
+					}
 				}
 				out = append(out, rw)
 			}
@@ -177,7 +183,11 @@ func newRangeCmd() *cobra.Command {
 			for _, r := range out {
 				var reps []string
 				for _, n := range r.Replicas {
-					reps = append(reps, "n"+strconv.FormatUint(n, 10))
+					rep := "n" + strconv.FormatUint(n, 10)
+					if slices.Contains(r.Learners, n) {
+						rep += "(learner)"
+					}
+					reps = append(reps, rep)
 				}
 				lh := "-"
 				if r.Leaseholder != 0 {
