@@ -151,22 +151,13 @@ func TestThreeNodesThroughTheCLI(t *testing.T) {
 // after the other (an operator's retry, a script, an init container run
 // twice), must leave one cluster: the second init finds the first's.
 //
-// BUG (found by this test; half fixed in cb4a413, still failing about one
-// run in five): a node started with --join that has not joined yet (its
-// join loop asks every HeartbeatInterval, 1 s) bootstraps a second cluster
-// when init reaches it first. cb4a413 makes Init ask the --join nodes
-// first (joinedPeerCluster), but that Heartbeat goes over the peer
-// connection the node's first heartbeat round dialled at start, often
-// before the other nodes listened: the connection is then in gRPC's
-// reconnect backoff, the call fails at once with UNAVAILABLE, the peer
-// counts as "no cluster", and the node bootstraps anyway. In a failing run
-// n3's log shows "bootstrapped a new cluster" 130 ms after it started,
-// 13 ms after n1 bootstrapped. Waiting for the connection
-// (grpc.WaitForReady within the 2 s timeout), or refusing to bootstrap
-// while a --join node cannot be asked, would close it. The first cluster's
-// node may then fail-stop too ("this node's store (...) belongs to cluster
-// A, but node 1 at ... belongs to cluster B") if it heartbeats the other
-// cluster's node before its own liveness record is written.
+// This test found two bugs, both fixed: a node started with --join that
+// had not joined yet bootstrapped a second cluster when init reached it
+// first; and the fix's question to the --join nodes went over a
+// connection still in gRPC's reconnect backoff, so it failed at once and
+// the node bootstrapped anyway (Init now asks the --join nodes, waiting for
+// each connection up to 2 s). Two inits racing at the very same moment can
+// still make two clusters, as with any bootstrap by init.
 func TestInitTwiceMakesOneCluster(t *testing.T) {
 	c := newCluster(t, meridianBin, 3)
 	for _, n := range c.nodes {
@@ -341,28 +332,14 @@ func TestKillNodeRestartCatchesUp(t *testing.T) {
 // first node of a new cluster is SIGKILLed the moment the descriptors say
 // every range has three voters, and the other two must serve writes.
 //
-// BUG (found by this test, raftgroup; intermittent: 2 of 6 runs failed
-// here): the promotion that makes a range's third voter commits on the
-// leader (n1) and one follower (n2), n1 applies it (the descriptors, and so
-// `range list`, now show three voters), but the followers learn that it
-// committed only from a later message. If n1 dies first, n2 still applies
-// the old configuration, voters (1, 2) with n3 a learner (etcd raft applies
-// a configuration change when it applies the entry, not when it appends
-// it), needs n1's vote, and the range never elects a leader again: n2's log
-// repeats "2 [logterm: 6, index: 21] sent MsgPreVote request to 1 at term
-// 6" every election timeout, and every request to the range fails ("no
-// replica of range 2 served the batch: ... lease #0 held by n1"). In both
-// failures n1 was killed 3 ms after it logged "1 switched to configuration
-// voters=(1 2 3)" for range 2, while n2's last line for it was "2 switched
-// to configuration voters=(1 2) learners=(3)". Likely cause: a5ec657
-// (sendEarly drops appends that only carry the commit index to followers
-// that have every entry), so followers learn a commit from the next
-// heartbeat (50 ms) instead of from an append sent before the leader
-// applies. Sending the commit index at once when a configuration change
-// commits would close the window (the same can strand a range after a
-// SIGKILL within 50 ms of any up-replication; TestKillNodeRestartCatchesUp
-// hit it once before waitReplicated checked every replica's applied
-// descriptor).
+// This test found that the descriptor claimed the third voter before Raft
+// counted it: the promotion changed the descriptor first and the Raft
+// configuration after, and followers learned that the configuration change
+// committed only from a later message. With n1 killed in that window, n2
+// still used voters (1, 2), needed n1's vote, and the range never elected
+// a leader again. A learner is now promoted in Raft first, a ReadIndex
+// round makes a quorum of the new configuration learn the commit, and only
+// then does the descriptor (and so `range list`) say voter.
 func TestKillRightAfterUpReplication(t *testing.T) {
 	c := newCluster(t, meridianBin, 3)
 	c.startAndInit()
