@@ -137,6 +137,9 @@ type Host struct {
 	sched *scheduler
 	wg    sync.WaitGroup
 	stop  chan struct{}
+	// stopping is closed as Stop begins: a snapshot delivery waiting for a
+	// worker gives up then, since the workers no longer take up groups.
+	stopping chan struct{}
 
 	mu struct {
 		sync.RWMutex
@@ -171,7 +174,7 @@ func NewHost(cfg Config) (*Host, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	h := &Host{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), sched: newScheduler(cfg.MaxBatchGroups), stop: make(chan struct{})}
+	h := &Host{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), sched: newScheduler(cfg.MaxBatchGroups), stop: make(chan struct{}), stopping: make(chan struct{})}
 	h.mu.groups = make(map[uint64]*group)
 	h.mu.creating = make(map[uint64]bool)
 	h.mu.down = make(map[uint64]hlc.Timestamp)
@@ -199,6 +202,7 @@ func (h *Host) Stop() {
 		return
 	}
 	h.mu.stopped = true
+	close(h.stopping)
 	groups := h.mu.groups
 	h.mu.Unlock()
 	h.inflight.Wait()

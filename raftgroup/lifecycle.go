@@ -219,6 +219,11 @@ func (h *Host) HandleSnapshot(ctx context.Context, hdr *api.SnapshotHeader, data
 		return r.applied, r.err
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-h.stopping:
+		// Stop waits for this delivery, and a stopped host's workers skip
+		// its groups: waiting on would deadlock. Stop answers the queued
+		// snapshot.
+		return false, fmt.Errorf("raftgroup: snapshot for group %d: %w", hdr.GetGroupId(), ErrStopped)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -64,9 +63,6 @@ func (h *Host) worker() {
 			g, err := h.group(id)
 			return err == nil && g.needsCycle()
 		})
-		// Let the proposers this cycle completed, and the transport, run
-		// before the next cycle.
-		runtime.Gosched()
 	}
 }
 
@@ -135,7 +131,6 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	}
 	// The appends and heartbeats just sent go out now rather than when
 	// this goroutine next blocks (a goroutine it wakes waits for that).
-	runtime.Gosched()
 	// Before the fsync, apply and complete what was durable before this
 	// cycle: a leader's newly committed entries need not wait for the fsync
 	// of the entries proposed since.
@@ -488,11 +483,6 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 	}
 	g.storage.markDurable(rd.HardState, rd.Entries)
 	h.send(g, r.lateMsgs)
-	if len(r.lateMsgs) > 0 {
-		// Let the transport take the acknowledgements before this
-		// goroutine applies (see Host.send).
-		runtime.Gosched()
-	}
 
 	for _, rs := range rd.ReadStates {
 		for _, pr := range g.pendingRead {
