@@ -9,7 +9,9 @@ import (
 	"go.etcd.io/raft/v3"
 )
 
-// raftLogger adapts etcd raft's Logger to slog.
+// raftLogger adapts etcd raft's Logger to slog. Raft's informational lines
+// (every election step and configuration switch, per group) go to debug: a
+// node with thousands of ranges would otherwise bury its own log under them.
 type raftLogger struct{ l *slog.Logger }
 
 var _ raft.Logger = raftLogger{}
@@ -24,8 +26,8 @@ func (r raftLogger) log(level slog.Level, msg string) {
 
 func (r raftLogger) Debug(v ...any)              { r.log(slog.LevelDebug, fmt.Sprint(v...)) }
 func (r raftLogger) Debugf(f string, v ...any)   { r.log(slog.LevelDebug, fmt.Sprintf(f, v...)) }
-func (r raftLogger) Info(v ...any)               { r.log(slog.LevelInfo, fmt.Sprint(v...)) }
-func (r raftLogger) Infof(f string, v ...any)    { r.log(slog.LevelInfo, fmt.Sprintf(f, v...)) }
+func (r raftLogger) Info(v ...any)               { r.log(slog.LevelDebug, fmt.Sprint(v...)) }
+func (r raftLogger) Infof(f string, v ...any)    { r.log(slog.LevelDebug, fmt.Sprintf(f, v...)) }
 func (r raftLogger) Warning(v ...any)            { r.log(slog.LevelWarn, fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(f string, v ...any) { r.log(slog.LevelWarn, fmt.Sprintf(f, v...)) }
 func (r raftLogger) Error(v ...any)              { r.log(slog.LevelError, fmt.Sprint(v...)) }

@@ -193,7 +193,7 @@ func (c *Cluster) start(n *Node) error {
 	}
 	var logger *slog.Logger
 	if os.Getenv("MERIDIAN_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	s, err := ranges.NewStore(ranges.StoreConfig{
 		NodeID: n.ID, StoreID: n.ID, Engine: n.Engine, Clock: n.Clock, Transport: tr,
