@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -23,15 +24,11 @@ waiting) becomes its first node, and the other nodes started with --join
 join it. On a cluster that is already initialised, init says so and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, ctx, cancel, err := cf.dial()
+			resp, err := callNode(&cf, func(ctx context.Context, c api.NodeClient) (*api.InitResponse, error) {
+				return c.Init(ctx, &api.InitRequest{})
+			})
 			if err != nil {
 				return err
-			}
-			defer conn.Close()
-			defer cancel()
-			resp, err := api.NewNodeClient(conn).Init(ctx, &api.InitRequest{})
-			if err != nil {
-				return rpcError(cf.host, err)
 			}
 			if cf.output == "json" {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"cluster_id": resp.GetClusterId(), "already_initialized": resp.GetAlreadyInitialized()})
@@ -56,15 +53,11 @@ func newNodeCmd() *cobra.Command {
 		Short: "Every node: address, liveness, replicas, leases, clock source and the guarantee in force",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, ctx, cancel, err := cf.dial()
+			resp, err := callNode(&cf, func(ctx context.Context, c api.NodeClient) (*api.ClusterStatusResponse, error) {
+				return c.ClusterStatus(ctx, &api.ClusterStatusRequest{})
+			})
 			if err != nil {
 				return err
-			}
-			defer conn.Close()
-			defer cancel()
-			resp, err := api.NewNodeClient(conn).ClusterStatus(ctx, &api.ClusterStatusRequest{})
-			if err != nil {
-				return rpcError(cf.host, err)
 			}
 			w := cmd.OutOrStdout()
 			if cf.output == "json" {
@@ -138,15 +131,11 @@ func newRangeCmd() *cobra.Command {
 		Short: "Every range (or the one holding --key): ID, span, replicas, leaseholder, size",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, ctx, cancel, err := cf.dial()
+			resp, err := callNode(&cf, func(ctx context.Context, c api.NodeClient) (*api.ListRangesResponse, error) {
+				return c.ListRanges(ctx, &api.ListRangesRequest{Key: []byte(key)})
+			})
 			if err != nil {
 				return err
-			}
-			defer conn.Close()
-			defer cancel()
-			resp, err := api.NewNodeClient(conn).ListRanges(ctx, &api.ListRangesRequest{Key: []byte(key)})
-			if err != nil {
-				return rpcError(cf.host, err)
 			}
 			w := cmd.OutOrStdout()
 			type row struct {
@@ -203,4 +192,20 @@ func newRangeCmd() *cobra.Command {
 	list.Flags().StringVar(&key, "key", "", "only the range holding this key")
 	cmd.AddCommand(list)
 	return cmd
+}
+
+// callNode makes one Node-service call on --host within --timeout.
+func callNode[T any](cf *clientFlags, call func(context.Context, api.NodeClient) (T, error)) (T, error) {
+	var zero T
+	conn, ctx, cancel, err := cf.dial()
+	if err != nil {
+		return zero, err
+	}
+	defer conn.Close()
+	defer cancel()
+	resp, err := call(ctx, api.NewNodeClient(conn))
+	if err != nil {
+		return zero, rpcError(cf.host, err)
+	}
+	return resp, nil
 }
