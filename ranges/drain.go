@@ -51,8 +51,9 @@ func (s *Store) Drain(ctx context.Context) error {
 }
 
 // drainTarget picks the voter a draining store hands a lease (and Raft
-// leadership) to: one on a live store if LiveStores knows, else any other
-// voter; 0 if the range has no other voter.
+// leadership) to: one on a live store. Without liveness (no LiveStores)
+// any other voter; 0 when no other voter is known to be live (better to
+// keep the lease than hand it to a node that may be dead).
 func (r *Replica) drainTarget() uint64 {
 	live := map[uint64]bool{}
 	if r.store.cfg.LiveStores != nil {
@@ -68,7 +69,7 @@ func (r *Replica) drainTarget() uint64 {
 		if live[rd.GetStoreId()] {
 			return rd.GetReplicaId()
 		}
-		if fallback == 0 {
+		if fallback == 0 && r.store.cfg.LiveStores == nil {
 			fallback = rd.GetReplicaId()
 		}
 	}

@@ -100,7 +100,8 @@ func (s *Store) leaseForReplication(ctx context.Context, r *Replica, l *api.Leas
 	if l.GetReplica() != nil && now.Less(l.GetExpiration().ToHLC()) {
 		return false // someone else's lease may still be valid
 	}
-	if len(r.Desc().GetReplicas()) >= min(3, len(s.cfg.LiveStores())) {
+	d := r.Desc()
+	if voters(d) >= min(3, len(s.cfg.LiveStores())) && voters(d) == len(d.GetReplicas()) {
 		return false
 	}
 	if st, err := s.host.Status(uint64(r.rangeID)); err != nil || !st.IsLeader() {

@@ -110,6 +110,12 @@ func (r *Replica) requestLease(ctx context.Context) error {
 	}()
 
 	now := r.store.cfg.Clock.Now()
+	if prev.GetReplica().GetReplicaId() != r.replicaID && (r.store.draining.Load() || now.Less(prev.GetExpiration().ToHLC())) {
+		// Someone else holds a lease that has not expired (a transfer
+		// applied since this request was decided on), or the store is
+		// draining: nothing to request.
+		return nil
+	}
 	nl := &api.Lease{
 		Replica:    r.self(),
 		Start:      api.NewTimestamp(now),

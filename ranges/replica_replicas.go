@@ -62,6 +62,17 @@ func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeD
 	return voter, nil
 }
 
+// voters counts the descriptor's voting replicas.
+func voters(d *api.RangeDescriptor) int {
+	n := 0
+	for _, rd := range d.GetReplicas() {
+		if rd.GetType() == api.ReplicaType_VOTER {
+			n++
+		}
+	}
+	return n
+}
+
 func confChange(t raftpb.ConfChangeType, replica uint64) *raftpb.ConfChangeV2 {
 	return &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: &replica}}}
 }
@@ -147,8 +158,20 @@ func (s *Store) maybeReplicate(ctx context.Context, r *Replica) {
 	}
 	live := s.cfg.LiveStores()
 	d := r.Desc()
+	// A learner left by an AddReplica that failed half-way (a timeout, a
+	// lost lease, a crash) goes first: it would otherwise count as a
+	// replica and never become a voter. A fresh one is added next pass.
+	for _, rd := range d.GetReplicas() {
+		if rd.GetType() == api.ReplicaType_LEARNER {
+			target := NodeStore{NodeID: rd.GetNodeId(), StoreID: rd.GetStoreId()}
+			if _, err := r.RemoveReplica(ctx, target); err != nil {
+				s.log.Debug("replicate queue: removing a leftover learner failed", "range", d.GetRangeId(), "store", rd.GetStoreId(), "err", err)
+			}
+			return
+		}
+	}
 	want := min(3, len(live))
-	if len(d.GetReplicas()) >= want {
+	if voters(d) >= want {
 		return
 	}
 	for _, ns := range live {

@@ -1,10 +1,15 @@
 package ranges_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/keys"
+	"github.com/meridiandb/meridian/ranges"
 	"github.com/meridiandb/meridian/ranges/rangetest"
 )
 
@@ -66,5 +71,37 @@ func TestIdleRangesUpReplicate(t *testing.T) {
 			}
 		}
 		return len(reps) == 3
+	})
+}
+
+// An AddReplica that fails after its learner step (a timeout while the
+// learner catches up, a lost lease, a crash) leaves a learner behind; the
+// replicate queue removes it and still gives the range three voters.
+func TestLeftoverLearnerDoesNotBlockUpReplication(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 1, QueueInterval: time.Hour})
+	put(t, c, "a", "1")
+	c.AddNode()
+	c.AddNode()
+	var r *ranges.Replica
+	for _, x := range c.Node(1).Store.Replicas() {
+		if bytes.Compare(x.Desc().GetStartKey(), keys.UserSpanStart) >= 0 {
+			r = x
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	// Step 1 of AddReplica, as if step 2 then failed.
+	if _, err := r.AddLearner(ctx, ranges.NodeStore{NodeID: 2, StoreID: 2}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitFor(waitTimeout, "three voters despite the leftover learner", func() bool {
+		c.Node(1).Store.RunQueuesOnce(ctx)
+		voters := 0
+		for _, rd := range r.Desc().GetReplicas() {
+			if rd.GetType() == api.ReplicaType_VOTER {
+				voters++
+			}
+		}
+		return voters == 3 && len(r.Desc().GetReplicas()) == 3
 	})
 }

@@ -83,6 +83,8 @@ func (n *Node) bootstrap() (clusterID string, err error) {
 	}
 	n.log.Info("bootstrapped a new cluster", "cluster", ident.GetClusterId(), "node", 1)
 	if err := n.startStore(ident); err != nil {
+		// The identity is on disk: this process cannot serve it; stop.
+		n.fail(err)
 		return "", err
 	}
 	return ident.GetClusterId(), nil

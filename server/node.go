@@ -107,6 +107,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeResources()
 		return nil, err
 	}
+	if ident != nil {
+		// Before serving: an Init arriving while the store starts must
+		// find the node initialised.
+		n.ident.Store(ident)
+	}
 	n.serve()
 	switch {
 	case ident != nil:
@@ -244,21 +249,21 @@ func (n *Node) serve() {
 func (n *Node) startStore(ident *api.StoreIdent) error {
 	id := ident.GetNodeId()
 	n.ident.Store(ident)
-	n.log = n.log.With("node", id)
+	log := n.log.With("node", id) // n.log itself stays as it was: other goroutines read it
 	n.peers.learn(id, n.addr)
 	tr := raftgroup.NewGRPCTransport(raftgroup.GRPCTransportConfig{
-		NodeID: id, Clock: n.clock, Resolver: n.peers.resolveForRaft, Logger: n.log,
+		NodeID: id, Clock: n.clock, Resolver: n.peers.resolveForRaft, Logger: log,
 		DialOptions: []grpc.DialOption{grpc.WithStatsHandler(n.tracing.GRPCClientStatsHandler())},
 	})
 	router := client.NewRouter(client.RouterConfig{
-		Dialer: n, SeedNodesFunc: n.peers.seedNodes, GatewayNodeID: id, Logger: n.log,
+		Dialer: n, SeedNodesFunc: n.peers.seedNodes, GatewayNodeID: id, Logger: log,
 	})
 	rangeMax := n.cfg.RangeMaxBytes
 	s, err := ranges.NewStore(ranges.StoreConfig{
 		NodeID: id, StoreID: ident.GetStoreId(), Engine: n.engine, Clock: n.clock, Transport: tr,
 		TickInterval: n.cfg.RaftTickInterval, LeaseDuration: n.cfg.LeaseDuration,
 		Sender: router, RangeMaxBytes: rangeMax, LiveStores: n.peers.liveStores,
-		Logger: n.log, RaftObserver: n.metrics, TracerProvider: n.tracing.TracerProvider(),
+		Logger: log, RaftObserver: n.metrics, TracerProvider: n.tracing.TracerProvider(),
 	})
 	if err != nil {
 		tr.Close()

@@ -252,19 +252,22 @@ func TestWriteIsTraced(t *testing.T) {
 	n := startNode(t, cfg)
 	waitReady(t, n)
 	nodePut(t, kvClient(t, n.Addr()), "traced", "yes")
-	if err := n.tracing.ForceFlush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	spans := exp.GetSpans()
+	// The server's RPC span ends after the client has its answer: wait
+	// for it.
+	var spans tracetest.SpanStubs
 	var put *tracetest.SpanStub
-	for i := range spans {
-		if spans[i].Name == "meridian.v1.KV/Put" {
-			put = &spans[i]
+	waitFor(t, 10*time.Second, "the Put RPC's span", func() bool {
+		if err := n.tracing.ForceFlush(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if put == nil {
-		t.Fatalf("no span for the Put RPC among %d spans", len(spans))
-	}
+		spans = exp.GetSpans()
+		for i := range spans {
+			if spans[i].Name == "meridian.v1.KV/Put" {
+				put = &spans[i]
+			}
+		}
+		return put != nil
+	})
 	byID := map[string]tracetest.SpanStub{}
 	for _, s := range spans {
 		byID[s.SpanContext.SpanID().String()] = s

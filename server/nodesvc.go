@@ -60,6 +60,11 @@ func (s *nodeService) Init(ctx context.Context, _ *api.InitRequest) (*api.InitRe
 		if id := n.joinedPeerCluster(ctx); id != "" {
 			return &api.InitResponse{ClusterId: id, AlreadyInitialized: true}, nil
 		}
+		if ctx.Err() != nil {
+			// The peers were not all asked: bootstrapping now could make a
+			// second cluster.
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 	}
 	id, err := n.bootstrap()
 	if errors.Is(err, errAlreadyInitialized) {

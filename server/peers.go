@@ -159,12 +159,14 @@ func (p *peers) liveStores() []ranges.NodeStore {
 	return out
 }
 
-// clusterSize is how many nodes the cluster has records of (at least 1):
-// the offset monitor needs a majority of them to fail-stop this node.
+// clusterSize is how many nodes the cluster has (at least 1): those that
+// ever wrote a liveness record, so a node ID allocated to a join that
+// never completed does not count. The offset monitor needs a majority of
+// them to fail-stop this node.
 func (p *peers) clusterSize() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return max(1, len(p.mu.records), len(p.mu.addrs))
+	return max(1, len(p.mu.liveness))
 }
 
 // seedNodes lists the nodes the router may ask for range 1 before it knows
