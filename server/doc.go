@@ -51,8 +51,8 @@
 // gRPC connection: heartbeats carry HLC readings (each side updates its
 // clock) and physical clock readings that feed hlc.OffsetMonitor. A node
 // farther than 0.8 × max-offset from a majority of the cluster's nodes
-// (counting node records, so a lone skewed peer cannot stop a healthy
-// node) fail-stops: Failed delivers the reason and cmd/meridian exits
+// (counting nodes that ever wrote liveness, so a lone skewed peer cannot
+// stop a healthy node) fail-stops: Failed delivers the reason and cmd/meridian exits
 // non-zero. Nodes check on each heartbeat that they agree on cluster ID and
 // max-offset; a mismatch found while starting stops the starting node.
 //

@@ -347,3 +347,26 @@ func TestAdvertisedAddresses(t *testing.T) {
 		}
 	}
 }
+
+// The cluster size the offset monitor uses counts nodes, not node IDs: an
+// ID allocated to a join that never completed (same address, no liveness)
+// does not count.
+func TestClusterSize(t *testing.T) {
+	p := newPeers(&Node{})
+	if got := p.clusterSize(); got != 1 {
+		t.Fatalf("empty: %d", got)
+	}
+	p.learn(1, "a:1")
+	p.learn(2, "b:1")
+	p.learn(3, "c:1")
+	if got := p.clusterSize(); got != 3 {
+		t.Fatalf("three addresses: %d", got)
+	}
+	p.setRecords(map[uint64]*api.NodeRecord{
+		1: {NodeId: 1, Address: "a:1"}, 2: {NodeId: 2, Address: "b:1"}, 3: {NodeId: 3, Address: "c:1"},
+		4: {NodeId: 4, Address: "c:1"}, // a join retried by node 3
+	}, map[uint64]*api.Liveness{1: {NodeId: 1}, 2: {NodeId: 2}, 3: {NodeId: 3}})
+	if got := p.clusterSize(); got != 3 {
+		t.Fatalf("with a phantom record: %d, want 3", got)
+	}
+}

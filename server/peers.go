@@ -159,14 +159,20 @@ func (p *peers) liveStores() []ranges.NodeStore {
 	return out
 }
 
-// clusterSize is how many nodes the cluster has (at least 1): those that
-// ever wrote a liveness record, so a node ID allocated to a join that
-// never completed does not count. The offset monitor needs a majority of
-// them to fail-stop this node.
+// clusterSize is how many nodes the cluster has (at least 1): the nodes
+// that ever wrote a liveness record, or the distinct addresses known if
+// more (before the records are read). A node ID allocated to a join that
+// never completed has the joiner's address and no liveness, so it does not
+// count twice. The offset monitor needs a majority of them to fail-stop
+// this node.
 func (p *peers) clusterSize() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return max(1, len(p.mu.liveness))
+	addrs := map[string]bool{}
+	for _, a := range p.mu.addrs {
+		addrs[a] = true
+	}
+	return max(1, len(p.mu.liveness), len(addrs))
 }
 
 // seedNodes lists the nodes the router may ask for range 1 before it knows
