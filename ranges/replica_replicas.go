@@ -30,7 +30,13 @@ func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeD
 	if err != nil {
 		return nil, err
 	}
-	rd := learner.ReplicaByStore(target.StoreID)
+	return r.promoteLearner(ctx, learner, learner.ReplicaByStore(target.StoreID))
+}
+
+// promoteLearner makes a learner of the range a voter once it has caught
+// up (steps 2 and 3 of AddReplica; the replicate queue also uses it to
+// finish a learner an earlier AddReplica left behind).
+func (r *Replica) promoteLearner(ctx context.Context, learner *api.RangeDescriptor, rd *api.ReplicaDescriptor) (*api.RangeDescriptor, error) {
 	// 2. Wait for its snapshot and the entries after it.
 	if err := r.waitCaughtUp(ctx, rd.GetReplicaId()); err != nil {
 		return nil, err
@@ -53,7 +59,7 @@ func (r *Replica) AddReplica(ctx context.Context, target NodeStore) (*api.RangeD
 		return nil, fmt.Errorf("ranges: promoting %d in range %d: confirming the new configuration: %w", rd.GetReplicaId(), r.rangeID, err)
 	}
 	voter := proto.Clone(learner).(*api.RangeDescriptor)
-	voter.ReplicaByStore(target.StoreID).Type = api.ReplicaType_VOTER
+	voter.ReplicaByID(rd.GetReplicaId()).Type = api.ReplicaType_VOTER
 	voter.Generation++
 	if err := r.changeDescriptor(ctx, lease, voter); err != nil {
 		return nil, err
@@ -158,15 +164,19 @@ func (s *Store) maybeReplicate(ctx context.Context, r *Replica) {
 	}
 	live := s.cfg.LiveStores()
 	d := r.Desc()
-	// A learner left by an AddReplica that failed half-way (a timeout, a
-	// lost lease, a crash) goes first: it would otherwise count as a
-	// replica and never become a voter. A fresh one is added next pass.
+	// A learner left by an AddReplica that failed half-way (a timeout
+	// while it caught up, a lost lease, a crash) is finished first: it is
+	// most likely still catching up, and a new replica on its store would
+	// be blocked by it. (A learner on a dead store stays until replacing
+	// dead replicas is built.)
 	for _, rd := range d.GetReplicas() {
 		if rd.GetType() == api.ReplicaType_LEARNER {
-			target := NodeStore{NodeID: rd.GetNodeId(), StoreID: rd.GetStoreId()}
-			if _, err := r.RemoveReplica(ctx, target); err != nil {
-				s.log.Debug("replicate queue: removing a leftover learner failed", "range", d.GetRangeId(), "store", rd.GetStoreId(), "err", err)
+			if _, err := r.promoteLearner(ctx, d, rd); err != nil {
+				s.log.Debug("replicate queue: promoting a leftover learner failed", "range", d.GetRangeId(), "store", rd.GetStoreId(), "err", err)
+				s.count(func(m *QueueMetrics) { m.ReplicaAddFailures++ })
+				return
 			}
+			s.count(func(m *QueueMetrics) { m.ReplicasAdded++ })
 			return
 		}
 	}

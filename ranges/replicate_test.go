@@ -76,7 +76,7 @@ func TestIdleRangesUpReplicate(t *testing.T) {
 
 // An AddReplica that fails after its learner step (a timeout while the
 // learner catches up, a lost lease, a crash) leaves a learner behind; the
-// replicate queue removes it and still gives the range three voters.
+// replicate queue promotes it and still gives the range three voters.
 func TestLeftoverLearnerDoesNotBlockUpReplication(t *testing.T) {
 	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 1, QueueInterval: time.Hour})
 	put(t, c, "a", "1")
