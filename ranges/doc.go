@@ -53,12 +53,16 @@
 // left range and creates the right one from its own data; the range-local
 // descriptors are the truth and meta (written through the injected Sender,
 // a newer generation always winning) is an index repaired by a queue. A
-// replica change replicates the new descriptor, then changes Raft's
-// membership (learner first, caught up by a snapshot, then promoted); a
-// removed replica destroys itself and leaves a tombstone. The store's
-// queues — split (by size), GC, meta repair, replicate (up to three voters)
-// — run on a paced loop for the ranges it leases; the Raft log is truncated
-// by raftgroup's policy.
+// new replica is added as a learner (descriptor, then Raft membership),
+// caught up by a snapshot, then promoted in Raft first and in the
+// descriptor after a ReadIndex round, so the descriptor never counts a
+// voter Raft does not; a removed replica destroys itself and leaves a
+// tombstone. The store's queues — split (by size), GC, meta repair,
+// replicate (up to three voters; a leftover learner is promoted first) —
+// run on a paced loop for the ranges it leases (an under-replicated range
+// nobody leases is leased by its Raft leader for this); the Raft log is
+// truncated by raftgroup's policy. Drain hands leases to live voters and
+// stops taking them.
 //
 // # Not yet here
 //
