@@ -95,6 +95,10 @@ type Store struct {
 		replicas map[keys.RangeID]*Replica
 		stopped  bool
 	}
+	// inflight counts Send calls; Stop waits for them, so none reads the
+	// engine after the caller closes it. Added to only under mu while not
+	// stopped.
+	inflight sync.WaitGroup
 
 	qmu      sync.Mutex
 	qmetrics QueueMetrics
@@ -242,7 +246,8 @@ func (s *Store) Stop() {
 	close(s.stop)
 	s.stopCancel()
 	s.wg.Wait()
-	s.host.Stop()
+	s.host.Stop() // ends pending proposals, so in-flight Sends return
+	s.inflight.Wait()
 }
 
 // Batch implements api.InternalServer: it evaluates a batch on this store's
@@ -260,6 +265,14 @@ func (s *Store) Send(ctx context.Context, ba *api.BatchRequest) (*api.BatchRespo
 	if err := ba.Validate(); err != nil {
 		return nil, err
 	}
+	s.mu.RLock()
+	if s.mu.stopped {
+		s.mu.RUnlock()
+		return nil, ErrStoreStopped
+	}
+	s.inflight.Add(1)
+	s.mu.RUnlock()
+	defer s.inflight.Done()
 	if ts := ba.GetHeader().GetTimestamp(); ts != nil {
 		if err := s.cfg.Clock.Update(ts.ToHLC()); err != nil {
 			return nil, &api.InvalidRequestError{Index: -1, Message: err.Error()}
