@@ -12,9 +12,11 @@
 //     turned back into the same typed Go error by (*Error).GoError, so
 //     errors.As works on the gateway. A new detail needs a oneof field, a
 //     setOn method and a GoError case; a coverage test enforces it.
-//   - Keys are at most MaxKeySize (16 KiB) and values at most MaxValueSize
-//     (4 MiB); (*BatchRequest).Validate checks them on the gateway and again
-//     on the replica.
+//   - A client's key is at most MaxKeySize (16 KiB; the public API checks
+//     it) and a value at most MaxValueSize (4 MiB); a batch's keys, which
+//     carry a keyspace prefix, are at most MaxInternalKeySize.
+//     (*BatchRequest).Validate checks batches on the gateway and again on
+//     the replica.
 //   - api imports only hlc (and below), plus etcd raft's raftpb for the
 //     transport.
 //

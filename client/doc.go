@@ -46,9 +46,9 @@
 //     what a RangeKeyMismatchError taught.
 //     The cache is unbounded: one entry per range the router has used.
 //   - Finding range 1: until its descriptor is cached, meta reads go to
-//     RouterConfig.SeedNodes in turn (following NotLeaseholder hints). The
-//     first meta read returns range 1's own descriptor with the ones after
-//     it, and the cache keeps them.
+//     RouterConfig.SeedNodes (or SeedNodesFunc's list) in turn, following
+//     NotLeaseholder hints. The first meta read returns range 1's own
+//     descriptor with the ones after it, and the cache keeps them.
 //   - Routing one batch: Send splits it by range (a span request that
 //     crosses ranges is truncated to each), sends each part to the cached
 //     leaseholder (else the first voter), and merges the parts' responses

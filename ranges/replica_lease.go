@@ -125,9 +125,9 @@ func (r *Replica) requestLease(ctx context.Context) error {
 	}
 	if prev.GetReplica().GetReplicaId() == r.replicaID {
 		nl.Start, nl.Sequence = prev.GetStart(), prev.GetSequence() // an extension
-	} else if exp := prev.GetExpiration().ToHLC(); now.Less(exp) {
-		nl.Start = api.NewTimestamp(exp) // cannot start before the last one ended
 	}
+	// Otherwise the previous lease has expired (checked above), so the new
+	// one may start now; apply re-checks that leases never overlap.
 	_, err := r.propose(ctx, &api.ReplicatedCommand{LeaseSequence: prev.GetSequence(), NewLease: nl})
 	if err != nil && ctx.Err() == nil && !errors.Is(err, errLeaseRejected) {
 		var nlh *api.NotLeaseholderError

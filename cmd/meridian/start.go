@@ -126,7 +126,7 @@ func runStart(cmd *cobra.Command, f startFlags) error {
 	}
 }
 
-// exitOnSignal is used by demo: it waits for SIGINT/SIGTERM.
+// waitForSignal waits for SIGINT or SIGTERM (demo runs until then).
 func waitForSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
