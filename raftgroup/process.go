@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -39,6 +40,7 @@ type readyGroup struct {
 	// before the cycle's fsync; failed: the group failed this cycle.
 	applied int
 	failed  bool
+	skip    bool // nothing left to apply after the fsync
 }
 
 // completion is a proposal's result, delivered once the apply batch that
@@ -63,6 +65,9 @@ func (h *Host) worker() {
 			g, err := h.group(id)
 			return err == nil && g.needsCycle()
 		})
+		// Let the proposers this cycle completed, and the transport, run
+		// before the next cycle.
+		runtime.Gosched()
 	}
 }
 
@@ -131,6 +136,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	}
 	// The appends and heartbeats just sent go out now rather than when
 	// this goroutine next blocks (a goroutine it wakes waits for that).
+	runtime.Gosched()
 	// Before the fsync, apply and complete what was durable before this
 	// cycle: a leader's newly committed entries need not wait for the fsync
 	// of the entries proposed since.
@@ -171,22 +177,38 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 	// complete only after it is committed.
 	applyBatch := h.cfg.DB.NewBatch()
 	defer applyBatch.Close()
+	// First make every group's Ready durable in memory and send the
+	// acknowledgements that waited for the fsync, then let the transport
+	// take them (once for the whole cycle) before applying.
+	acked := false
 	for i := range readies {
 		r := &readies[i]
 		if r.destroy != nil {
 			h.finishDestroy(r.g, r.destroy, r.work)
+			r.skip = true
 			continue
 		}
 		if r.failed {
+			r.skip = true
 			continue
 		}
 		if r.truncTo != 0 {
 			r.g.storage.markTruncated(r.truncTo, r.truncTerm)
 		}
 		if r.rd.HardState == nil && len(r.rd.Entries) == 0 && len(r.rd.Messages) == 0 && len(r.rd.CommittedEntries) == 0 && r.rd.SoftState == nil && raft.IsEmptySnap(r.rd.Snapshot) && len(r.rd.ReadStates) == 0 {
-			continue // only a truncation
+			r.skip = true // only a truncation
+			continue
 		}
-		r.completions = h.afterPersist(r, applyBatch, r.completions[:0])
+		h.markPersisted(r)
+		acked = acked || len(r.lateMsgs) > 0
+	}
+	if acked {
+		runtime.Gosched()
+	}
+	for i := range readies {
+		if r := &readies[i]; !r.skip {
+			r.completions = h.afterPersist(r, applyBatch, r.completions[:0])
+		}
 	}
 	if !applyBatch.Empty() {
 		if err := applyBatch.Commit(pebble.NoSync); err != nil {
@@ -471,9 +493,9 @@ func (h *Host) checkDroppedConfChanges(g *group, appended []*raftpb.Entry) {
 	}
 }
 
-// afterPersist runs once the group's Ready is durable: it sends the group's
-// messages and applies its committed entries into the shared apply batch.
-func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []completion) []completion {
+// markPersisted runs once the group's Ready is durable: it records that in
+// the storage's view and sends the messages that waited for it.
+func (h *Host) markPersisted(r *readyGroup) {
 	g, rd := r.g, r.rd
 	if r.snapIn != nil {
 		g.storage.markSnapshot(rd.Snapshot)
@@ -483,6 +505,12 @@ func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []comp
 	}
 	g.storage.markDurable(rd.HardState, rd.Entries)
 	h.send(g, r.lateMsgs)
+}
+
+// afterPersist applies a durable Ready's committed entries into the shared
+// apply batch, notes its read states and advances raft.
+func (h *Host) afterPersist(r *readyGroup, applyBatch *pebble.Batch, done []completion) []completion {
+	g, rd := r.g, r.rd
 
 	for _, rs := range rd.ReadStates {
 		for _, pr := range g.pendingRead {
