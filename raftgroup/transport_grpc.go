@@ -78,6 +78,8 @@ func NewGRPCTransport(cfg GRPCTransportConfig) *GRPCTransport {
 		dialOpts: append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+			grpc.WithInitialWindowSize(streamWindow),
+			grpc.WithInitialConnWindowSize(connWindow),
 		}, cfg.DialOptions...),
 		ctx: ctx, cancel: cancel,
 	}
@@ -147,6 +149,19 @@ func (t *GRPCTransport) Close() {
 	t.mu.Unlock()
 	t.cancel()
 	t.wg.Wait()
+}
+
+const (
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+)
+
+// ServerOptions are the options a node's gRPC server should carry for the
+// raft transport: fixed flow-control windows large enough for pipelined
+// appends, which also turn off gRPC's bandwidth-delay probing (a PING per
+// round trip of data on every connection).
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
 }
 
 const (

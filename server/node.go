@@ -223,6 +223,9 @@ func (n *Node) serve() {
 		// Stop waits for handlers: none may touch the engine after it closes.
 		grpc.WaitForHandlers(true),
 	)
+	// Fixed flow-control windows for the raft streams (see
+	// raftgroup.ServerOptions).
+	opts = append(opts, raftgroup.ServerOptions()...)
 	n.grpcSrv = grpc.NewServer(opts...)
 	api.RegisterNodeServer(n.grpcSrv, &nodeService{n: n})
 	api.RegisterInternalServer(n.grpcSrv, &internalGate{n: n})
