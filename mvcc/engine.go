@@ -40,8 +40,9 @@ type Options struct {
 	FS vfs.FS
 	// CacheSize is the block cache size in bytes; 0 means 64 MiB.
 	CacheSize int64
-	// MemTableSize is the size of each memtable in bytes; 0 means Pebble's
-	// default (4 MiB).
+	// MemTableSize is the size of each memtable in bytes; 0 means
+	// DefaultMemTableSize. Pebble starts with a small memtable and doubles
+	// it up to this size, so a mostly idle store does not pay for it.
 	MemTableSize uint64
 	// Logger receives Pebble's log output; nil discards informational
 	// messages (errors still reach stderr).
@@ -72,6 +73,12 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
+// DefaultMemTableSize is the memtable size of an Engine: every raft log
+// entry is written to the memtable and, with a small one, flushed to L0
+// again and again before its truncation deletes it; 64 MiB memtables let
+// the write-heavy raft log churn in memory (Pebble's default is 4 MiB).
+const DefaultMemTableSize = 64 << 20
+
 // Open opens (creating if needed) the store in dir with keys.Comparer.
 func Open(dir string, o Options) (*Engine, error) {
 	fs := o.FS
@@ -82,6 +89,10 @@ func Open(dir string, o Options) (*Engine, error) {
 	if cacheSize == 0 {
 		cacheSize = 64 << 20
 	}
+	memTable := o.MemTableSize
+	if memTable == 0 {
+		memTable = DefaultMemTableSize
+	}
 	cache := pebble.NewCache(cacheSize)
 	defer cache.Unref()
 	popts := &pebble.Options{
@@ -89,7 +100,7 @@ func Open(dir string, o Options) (*Engine, error) {
 		Comparer:           keys.Comparer,
 		FormatMajorVersion: FormatMajorVersion,
 		Cache:              cache,
-		MemTableSize:       o.MemTableSize,
+		MemTableSize:       memTable,
 		Logger:             o.Logger,
 	}
 	if popts.Logger == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
+	"github.com/meridiandb/meridian/mvcc"
 	"github.com/meridiandb/meridian/raftgroup"
 )
 
@@ -201,7 +202,7 @@ func (c *Cluster) peers() []raftgroup.Peer {
 }
 
 func (c *Cluster) start(n *Node) error {
-	db, err := pebble.Open(n.dir, &pebble.Options{FS: n.fs, Comparer: keys.Comparer, Logger: quietLogger{}})
+	db, err := pebble.Open(n.dir, &pebble.Options{FS: n.fs, Comparer: keys.Comparer, Logger: quietLogger{}, MemTableSize: mvcc.DefaultMemTableSize})
 	if err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func (c *Cluster) start(n *Node) error {
 	}
 	if c.opts.GRPC {
 		n.grpcTr.SetHandler(h)
-		n.grpcSrv = grpc.NewServer()
+		n.grpcSrv = grpc.NewServer(raftgroup.ServerOptions()...)
 		api.RegisterRaftTransportServer(n.grpcSrv, n.grpcTr)
 		go func() { _ = n.grpcSrv.Serve(n.listener) }()
 	} else {

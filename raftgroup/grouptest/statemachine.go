@@ -41,6 +41,9 @@ type KV struct {
 		applied map[uint64]uint64
 		conf    map[uint64]*raftpb.ConfState
 		counts  map[uint64]map[raftgroup.CommandID]int
+		// confBytes caches conf marshalled, for the applied state written
+		// with every Apply.
+		confBytes map[uint64][]byte
 	}
 }
 
@@ -51,6 +54,7 @@ func NewKV(db *pebble.DB) *KV {
 	kv.mu.applied = map[uint64]uint64{}
 	kv.mu.conf = map[uint64]*raftpb.ConfState{}
 	kv.mu.counts = map[uint64]map[raftgroup.CommandID]int{}
+	kv.mu.confBytes = map[uint64][]byte{}
 	return kv
 }
 
@@ -62,13 +66,56 @@ func appliedKey(group uint64) []byte {
 	return keys.EncodeEngineKey(keys.RangeAppliedStateKey(keys.RangeID(group)), hlc.Timestamp{})
 }
 
-func dataKey(group uint64, kind, k string) []byte {
-	return keys.EncodeEngineKey(keys.UserKey([]byte(fmt.Sprintf("g%020d/%s/%s", group, kind, k))), hlc.Timestamp{})
+// groupPrefix appends "g", the group ID as 20 decimal digits, and "/".
+func groupPrefix(buf []byte, group uint64) []byte {
+	var digits [20]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = byte('0' + group%10)
+		group /= 10
+	}
+	buf = append(buf, 'g')
+	buf = append(buf, digits[:]...)
+	return append(buf, '/')
 }
 
-type appliedState struct {
-	Applied   uint64
-	ConfState []byte
+// dataKey is the engine key of "g<group>/<kind>/<k>" (on Apply's path, so
+// without fmt).
+func dataKey(group uint64, kind, k string) []byte {
+	uk := make([]byte, 0, 24+len(kind)+len(k))
+	uk = groupPrefix(uk, group)
+	uk = append(uk, kind...)
+	uk = append(uk, '/')
+	uk = append(uk, k...)
+	return keys.EncodeEngineKey(keys.UserKey(uk), hlc.Timestamp{})
+}
+
+// The applied state is the applied index (8 bytes, big-endian) followed
+// by the marshalled ConfState.
+func encodeAppliedState(applied uint64, conf []byte) []byte {
+	st := make([]byte, 8, 8+len(conf))
+	binary.BigEndian.PutUint64(st, applied)
+	return append(st, conf...)
+}
+
+func decodeAppliedState(v []byte) (uint64, *raftpb.ConfState, error) {
+	if len(v) < 8 {
+		return 0, nil, fmt.Errorf("grouptest: applied state of %d bytes", len(v))
+	}
+	cs := &raftpb.ConfState{}
+	if err := proto.Unmarshal(v[8:], cs); err != nil {
+		return 0, nil, err
+	}
+	return binary.BigEndian.Uint64(v), cs, nil
+}
+
+// setConfLocked records a group's membership and its marshalled form.
+func (kv *KV) setConfLocked(group uint64, cs *raftpb.ConfState) error {
+	b, err := proto.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	kv.mu.conf[group], kv.mu.confBytes[group] = cs, b
+	return nil
 }
 
 // Load reads a group's persisted state; it returns the applied index and
@@ -85,19 +132,17 @@ func (kv *KV) Load(group uint64) (uint64, *raftpb.ConfState, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var st appliedState
-	err = json.Unmarshal(v, &st)
+	applied, cs, err := decodeAppliedState(v)
 	closer.Close()
 	if err != nil {
 		return 0, nil, err
 	}
-	cs := &raftpb.ConfState{}
-	if err := proto.Unmarshal(st.ConfState, cs); err != nil {
+	kv.mu.applied[group] = applied
+	if err := kv.setConfLocked(group, cs); err != nil {
 		return 0, nil, err
 	}
-	kv.mu.applied[group], kv.mu.conf[group] = st.Applied, cs
 
-	prefix := keys.UserKey([]byte(fmt.Sprintf("g%020d/", group)))
+	prefix := keys.UserKey(groupPrefix(nil, group))
 	it, err := kv.db.NewIter(&pebble.IterOptions{
 		LowerBound: keys.EncodeEngineKey(prefix, hlc.Timestamp{}),
 		UpperBound: keys.EncodeEngineKey(keys.PrefixEnd(prefix), hlc.Timestamp{}),
@@ -125,7 +170,7 @@ func (kv *KV) Load(group uint64) (uint64, *raftpb.ConfState, error) {
 			kv.mu.counts[group][id] = int(binary.BigEndian.Uint64(it.Value()))
 		}
 	}
-	return st.Applied, cs, it.Error()
+	return applied, cs, it.Error()
 }
 
 // Init records the initial membership of a new group, so the state machine
@@ -133,7 +178,7 @@ func (kv *KV) Load(group uint64) (uint64, *raftpb.ConfState, error) {
 func (kv *KV) Init(group uint64, cs *raftpb.ConfState) {
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
-	kv.mu.conf[group] = cs
+	_ = kv.setConfLocked(group, cs) // a ConfState always marshals
 }
 
 // Apply implements raftgroup.StateMachine.
@@ -152,7 +197,9 @@ func (kv *KV) Apply(group uint64, ents []raftgroup.Entry, b *pebble.Batch) error
 		}
 		switch e.Type {
 		case raftgroup.EntryConfChange:
-			kv.mu.conf[group] = e.ConfState
+			if err := kv.setConfLocked(group, e.ConfState); err != nil {
+				return err
+			}
 		case raftgroup.EntryCommand:
 			counts[e.ID]++
 			var cnt [8]byte
@@ -160,31 +207,38 @@ func (kv *KV) Apply(group uint64, ents []raftgroup.Entry, b *pebble.Batch) error
 			if err := b.Set(dataKey(group, "c", string(e.ID[:])), cnt[:], nil); err != nil {
 				return err
 			}
-			f := strings.Fields(string(e.Command))
+			op, k, v, ok := parseCommand(e.Command)
 			switch {
-			case len(f) == 3 && f[0] == "put":
-				data[f[1]] = f[2]
-				e.Result = f[2]
-			case len(f) == 2 && f[0] == "incr":
-				n, _ := strconv.Atoi(data[f[1]])
-				data[f[1]] = strconv.Itoa(n + 1)
-				e.Result = data[f[1]]
+			case ok && op == "put":
+				data[k] = v
+				e.Result = v
+			case ok && op == "incr":
+				n, _ := strconv.Atoi(data[k])
+				data[k] = strconv.Itoa(n + 1)
+				e.Result = data[k]
 			default:
 				e.Result = fmt.Errorf("grouptest: bad command %q", e.Command)
 				continue
 			}
-			if err := b.Set(dataKey(group, "d", f[1]), []byte(data[f[1]]), nil); err != nil {
+			if err := b.Set(dataKey(group, "d", k), []byte(data[k]), nil); err != nil {
 				return err
 			}
 		}
 		kv.mu.applied[group] = e.Index
 	}
-	csBytes, err := proto.Marshal(kv.mu.conf[group])
-	if err != nil {
-		return err
+	return b.Set(appliedKey(group), encodeAppliedState(kv.mu.applied[group], kv.mu.confBytes[group]), nil)
+}
+
+// parseCommand splits "put <key> <value>" or "incr <key>".
+func parseCommand(cmd []byte) (op, k, v string, ok bool) {
+	f := strings.Fields(string(cmd))
+	switch {
+	case len(f) == 3 && f[0] == "put":
+		return f[0], f[1], f[2], true
+	case len(f) == 2 && f[0] == "incr":
+		return f[0], f[1], "", true
 	}
-	st, _ := json.Marshal(appliedState{Applied: kv.mu.applied[group], ConfState: csBytes})
-	return b.Set(appliedKey(group), st, nil)
+	return "", "", "", false
 }
 
 // Get returns a key of a group as this replica has applied it.
@@ -287,7 +341,7 @@ func (kv *KV) ApplySnapshot(group uint64, meta raftgroup.SnapshotMeta, data io.R
 	}
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
-	prefix := keys.UserKey([]byte(fmt.Sprintf("g%020d/", group)))
+	prefix := keys.UserKey(groupPrefix(nil, group))
 	if err := b.DeleteRange(keys.EncodeEngineKey(prefix, hlc.Timestamp{}), keys.EncodeEngineKey(keys.PrefixEnd(prefix), hlc.Timestamp{}), nil); err != nil {
 		return err
 	}
@@ -316,17 +370,17 @@ func (kv *KV) ApplySnapshot(group uint64, meta raftgroup.SnapshotMeta, data io.R
 	if kv.FailApplySnapshot.Load() {
 		return errors.New("grouptest: injected ApplySnapshot failure")
 	}
-	csBytes, err := proto.Marshal(meta.ConfState)
+	cs := proto.Clone(meta.ConfState).(*raftpb.ConfState)
+	csBytes, err := proto.Marshal(cs)
 	if err != nil {
 		return err
 	}
-	st, _ := json.Marshal(appliedState{Applied: meta.Index, ConfState: csBytes})
-	if err := b.Set(appliedKey(group), st, nil); err != nil {
+	if err := b.Set(appliedKey(group), encodeAppliedState(meta.Index, csBytes), nil); err != nil {
 		return err
 	}
 	kv.mu.data[group], kv.mu.counts[group] = data2, counts
 	kv.mu.applied[group] = meta.Index
-	kv.mu.conf[group] = proto.Clone(meta.ConfState).(*raftpb.ConfState)
+	kv.mu.conf[group], kv.mu.confBytes[group] = cs, csBytes
 	return nil
 }
 
