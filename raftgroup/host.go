@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,8 @@ type Config struct {
 	Transport Transport
 	// Clock stamps outgoing batches and is updated from incoming ones.
 	Clock Clock
-	// Workers is the size of the worker pool (default 4).
+	// Workers is the size of the worker pool (default: one per two
+	// processors, at least 1 and at most 8; see defaultWorkers).
 	Workers int
 	// MaxBatchGroups bounds how many groups one worker cycle persists in one
 	// batch (default 256).
@@ -76,6 +78,17 @@ type Observer interface {
 	ProposalApplied(d time.Duration)
 }
 
+// defaultWorkers is one worker per two processors (GOMAXPROCS), at least 1
+// and at most 8. Each worker's cycle ends in an fsync; a worker that finds
+// the queue empty starts a cycle of its own, so more workers than the
+// processors can keep busy only split the groups into smaller batches: more
+// fsyncs and more goroutines queued for the processors. On 2 cores one
+// worker did 14.5k-15.5k proposals/s in BenchmarkPropose (100 groups)
+// against 9.5k-13.6k with four.
+func defaultWorkers() int {
+	return min(max(runtime.GOMAXPROCS(0)/2, 1), 8)
+}
+
 func (c *Config) setDefaults() error {
 	if c.NodeID == 0 {
 		return errors.New("raftgroup: Config.NodeID must be set")
@@ -84,7 +97,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("raftgroup: Config.DB, Transport and Clock must be set")
 	}
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = defaultWorkers()
 	}
 	if c.MaxBatchGroups <= 0 {
 		c.MaxBatchGroups = 256
