@@ -51,6 +51,11 @@ type Options struct {
 	Seed uint64
 	// Truncation is every host's log truncation policy (nil: none).
 	Truncation *raftgroup.TruncationPolicy
+	// NoApplyCounts makes every node's KV skip persisting per-command apply
+	// counts (Count then reports nothing): benchmarks use it so that
+	// applying a command costs what a real state machine's would, one
+	// write for the command's effect plus the applied state.
+	NoApplyCounts bool
 	// Observer, if set, returns the observer of a node's host (called each
 	// time the node starts).
 	Observer func(nodeID uint64) raftgroup.Observer
@@ -236,6 +241,7 @@ func (c *Cluster) start(n *Node) error {
 		return err
 	}
 	n.Host, n.KV = h, NewKV(db)
+	n.KV.noCounts = c.opts.NoApplyCounts
 	for g := uint64(1); g <= uint64(c.opts.Groups); g++ {
 		applied, cs, err := n.KV.Load(g)
 		if err != nil {

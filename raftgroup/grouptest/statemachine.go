@@ -34,6 +34,9 @@ type KV struct {
 
 	db  *pebble.DB
 	pad []byte // guarded by mu
+	// noCounts: apply counts are neither kept nor persisted
+	// (Options.NoApplyCounts).
+	noCounts bool
 
 	mu struct {
 		sync.Mutex
@@ -201,11 +204,13 @@ func (kv *KV) Apply(group uint64, ents []raftgroup.Entry, b *pebble.Batch) error
 				return err
 			}
 		case raftgroup.EntryCommand:
-			counts[e.ID]++
-			var cnt [8]byte
-			binary.BigEndian.PutUint64(cnt[:], uint64(counts[e.ID]))
-			if err := b.Set(dataKey(group, "c", string(e.ID[:])), cnt[:], nil); err != nil {
-				return err
+			if !kv.noCounts {
+				counts[e.ID]++
+				var cnt [8]byte
+				binary.BigEndian.PutUint64(cnt[:], uint64(counts[e.ID]))
+				if err := b.Set(dataKey(group, "c", string(e.ID[:])), cnt[:], nil); err != nil {
+					return err
+				}
 			}
 			op, k, v, ok := parseCommand(e.Command)
 			switch {
