@@ -18,7 +18,6 @@ import (
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/hlc"
 	"github.com/meridiandb/meridian/keys"
-	"github.com/meridiandb/meridian/mvcc"
 	"github.com/meridiandb/meridian/raftgroup"
 )
 
@@ -29,6 +28,10 @@ type TB interface {
 	Logf(format string, args ...any)
 	Cleanup(func())
 }
+
+// memTableSize matches a node's engine (mvcc.DefaultMemTableSize, which
+// raftgroup, below mvcc, cannot import).
+const memTableSize = 64 << 20
 
 // Options configures a Cluster.
 type Options struct {
@@ -207,7 +210,7 @@ func (c *Cluster) peers() []raftgroup.Peer {
 }
 
 func (c *Cluster) start(n *Node) error {
-	db, err := pebble.Open(n.dir, &pebble.Options{FS: n.fs, Comparer: keys.Comparer, Logger: quietLogger{}, MemTableSize: mvcc.DefaultMemTableSize})
+	db, err := pebble.Open(n.dir, &pebble.Options{FS: n.fs, Comparer: keys.Comparer, Logger: quietLogger{}, MemTableSize: memTableSize})
 	if err != nil {
 		return err
 	}
