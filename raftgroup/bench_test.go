@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridiandb/meridian/internal/gctune"
 	"github.com/meridiandb/meridian/raftgroup"
 	"github.com/meridiandb/meridian/raftgroup/grouptest"
 )
@@ -27,7 +29,8 @@ import (
 // 100 are busy, each with one proposal at a time); with "random", each
 // proposal goes to a group chosen at random, as a client's writes go to
 // whichever range holds their key: every group is busy, some with two
-// proposals at once.
+// proposals at once. The garbage collector is set as a node sets it
+// (internal/gctune).
 func BenchmarkPropose(b *testing.B) {
 	b.Run("groups=1/proposers=64", func(b *testing.B) { benchPropose(b, 1, 64, false) })
 	b.Run("groups=100/proposers=64", func(b *testing.B) { benchPropose(b, 100, 64, false) })
@@ -35,6 +38,14 @@ func BenchmarkPropose(b *testing.B) {
 }
 
 func benchPropose(b *testing.B, groups, proposers int, random bool) {
+	// The garbage collector as a node sets it.
+	prevPercent, prevLimit := debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(prevPercent)
+	gctune.Apply()
+	b.Cleanup(func() {
+		debug.SetGCPercent(prevPercent)
+		debug.SetMemoryLimit(prevLimit)
+	})
 	c := grouptest.NewCluster(b, grouptest.Options{Nodes: 3, Groups: groups, GRPC: true, Dir: b.TempDir(), TickInterval: 50 * time.Millisecond, NoApplyCounts: true})
 	leaders := make([]atomic.Uint64, groups+1)
 	for g := 1; g <= groups; g++ {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meridiandb/meridian/internal/gctune"
 	"github.com/meridiandb/meridian/server"
 )
 
@@ -32,6 +33,7 @@ Runs until Ctrl-C.`,
 			if err != nil {
 				return err
 			}
+			logGC(logger, gctune.Apply())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			var ns []*server.Node

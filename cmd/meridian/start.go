@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meridiandb/meridian/internal/gctune"
 	"github.com/meridiandb/meridian/server"
 )
 
@@ -87,6 +88,7 @@ func runStart(cmd *cobra.Command, f startFlags) error {
 	if err != nil {
 		return err
 	}
+	logGC(logger, gctune.Apply())
 	cfg := server.Config{
 		Store: f.store, ListenAddr: f.listen, AdvertiseAddr: f.advertise, SQLAddr: f.sql, HTTPAddr: f.http,
 		Join: f.join, MaxOffset: f.maxOffset, ClockSource: f.clockSource, CommitWait: f.commitWait,
@@ -123,6 +125,20 @@ func runStart(cmd *cobra.Command, f startFlags) error {
 	case ferr := <-n.Failed():
 		_ = n.Stop(context.Background())
 		return ferr
+	}
+}
+
+// logGC says how the garbage collector was set (gctune.Apply).
+func logGC(logger *slog.Logger, s gctune.Settings) {
+	args := []any{}
+	if s.Percent != 0 {
+		args = append(args, "gc_percent", s.Percent)
+	}
+	if s.Limit != 0 {
+		args = append(args, "memory_limit_mib", s.Limit>>20)
+	}
+	if len(args) > 0 {
+		logger.Info("go runtime: garbage collector set (GOGC and GOMEMLIMIT override)", args...)
 	}
 }
 
