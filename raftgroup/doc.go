@@ -26,9 +26,21 @@
 //  4. Stage every group's new entries (and hard state, when its term or
 //     vote changed) into ONE Pebble batch and commit it with ONE fsync
 //     (group commit; no fsync if raft says none is needed).
-//  5. Per group: send the acknowledgements, apply the rest of its committed
-//     entries through the StateMachine, complete the proposals and reads
-//     they satisfy, Advance.
+//  5. Send every group's acknowledgements, then per group apply the rest
+//     of its committed entries through the StateMachine, complete the
+//     proposals and reads they satisfy, Advance.
+//
+// The worker yields its processor (runtime.Gosched) after the sends of
+// steps 2 and 5 and after each cycle. A goroutine a worker wakes — the
+// transport's sender for a peer, gRPC's writer, a proposer whose command
+// applied — otherwise waits until the worker next blocks; with few
+// processors each loopback hop took 1-1.5 ms under load.
+//
+// There is one worker per two processors (at least 1, at most 8) unless
+// Config.Workers says otherwise. An idle worker starts a cycle with
+// whatever is queued, so more workers than the processors keep busy only
+// cut the same work into more, smaller batches: more fsyncs for the same
+// commands.
 //
 // Persist before acknowledging; apply only what is durable. Raft's commit
 // index is volatile: it is persisted only with a term or vote change, and a
@@ -76,7 +88,11 @@
 // fed by a bounded queue per peer (full → drop; raft retransmits), re-dialled
 // with backoff. Every batch carries the sender's HLC reading, and the
 // receiver ratchets its clock with it (a reading too far ahead is rejected
-// and the batch dropped). MemNetwork is the in-memory twin with fault
+// and the batch dropped). Both ends set fixed flow-control windows (dial
+// options, and ServerOptions for the node's gRPC server): gRPC's dynamic
+// windows send a PING per round trip of data to estimate the
+// bandwidth-delay product, which cost more than the messages themselves.
+// MemNetwork is the in-memory twin with fault
 // injection (one-way cuts, partitions, loss, delay) for deterministic tests.
 //
 // # Snapshots
