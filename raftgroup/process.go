@@ -231,8 +231,15 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 // durablePrefix returns how many of a Ready's committed entries were
 // durable before the cycle: at or below the persisted last index, and below
 // the first entry the Ready (over)writes.
+//
+// Only a leader's count: applying early is for the proposals it completes.
+// A follower completes none, and applying before the fsync would only delay
+// the acknowledgements it sends after it, which its leader waits for.
 func (r *readyGroup) durablePrefix() int {
 	if r.destroy != nil || r.snapIn != nil || len(r.rd.CommittedEntries) == 0 {
+		return 0
+	}
+	if r.g.rn.BasicStatus().RaftState != raft.StateLeader {
 		return 0
 	}
 	_, last := r.g.storage.firstAndLast()
