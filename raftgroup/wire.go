@@ -67,97 +67,102 @@ func decodeBatch(data []byte, b *api.RaftMessageBatch) error {
 	return proto.Unmarshal(data, b)
 }
 
+// field is one protobuf field: a varint's value, or a length-delimited
+// field's bytes.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64
+	b   []byte
+}
+
+// nextField consumes one varint or length-delimited field; ok is false for
+// any other wire type or a malformed field (left to the slow path).
+func nextField(data []byte) (f field, rest []byte, ok bool) {
+	num, typ, l := protowire.ConsumeTag(data)
+	if l < 0 {
+		return f, nil, false
+	}
+	data = data[l:]
+	f.num, f.typ = num, typ
+	switch typ {
+	case protowire.VarintType:
+		f.v, l = protowire.ConsumeVarint(data)
+	case protowire.BytesType:
+		f.b, l = protowire.ConsumeBytes(data)
+	default:
+		return f, nil, false
+	}
+	if l < 0 {
+		return f, nil, false
+	}
+	return f, data[l:], true
+}
+
 func decodeBatchFast(data []byte, b *api.RaftMessageBatch) error {
 	// Count the messages first, so their wrappers are one allocation.
 	n := 0
-	var wrappers []api.RaftMessage
-	for pass := 0; pass < 2; pass++ {
-		rest := data
-		for len(rest) > 0 {
-			num, typ, l := protowire.ConsumeTag(rest)
-			if l < 0 {
-				return errSlowPath
-			}
-			rest = rest[l:]
-			switch {
-			case num == 5 && typ == protowire.BytesType:
-				v, l := protowire.ConsumeBytes(rest)
-				if l < 0 {
-					return errSlowPath
-				}
-				rest = rest[l:]
-				if pass == 0 {
-					n++
-					continue
-				}
-				w := &wrappers[len(b.Messages)]
-				if err := decodeRaftMessage(v, w); err != nil {
-					return err
-				}
-				b.Messages = append(b.Messages, w)
-			case num >= 1 && num <= 4 && typ == protowire.VarintType:
-				v, l := protowire.ConsumeVarint(rest)
-				if l < 0 {
-					return errSlowPath
-				}
-				rest = rest[l:]
-				if pass == 0 {
-					continue
-				}
-				switch num {
-				case 1:
-					b.FromNode = v
-				case 2:
-					b.ToNode = v
-				case 3:
-					b.SenderWallTime = int64(v)
-				case 4:
-					b.SenderLogical = int32(v)
-				}
-			default:
-				return errSlowPath
-			}
+	for rest := data; len(rest) > 0; {
+		f, r, ok := nextField(rest)
+		if !ok {
+			return errSlowPath
 		}
-		if pass == 0 && n > 0 {
-			wrappers = make([]api.RaftMessage, n)
-			b.Messages = make([]*api.RaftMessage, 0, n)
+		rest = r
+		if f.num == 5 {
+			n++
+		}
+	}
+	var wrappers []api.RaftMessage
+	if n > 0 {
+		wrappers = make([]api.RaftMessage, n)
+		b.Messages = make([]*api.RaftMessage, 0, n)
+	}
+	for len(data) > 0 {
+		f, rest, _ := nextField(data) // validated above
+		data = rest
+		switch {
+		case f.num == 5 && f.typ == protowire.BytesType:
+			w := &wrappers[len(b.Messages)]
+			if err := decodeRaftMessage(f.b, w); err != nil {
+				return err
+			}
+			b.Messages = append(b.Messages, w)
+		case f.num == 1 && f.typ == protowire.VarintType:
+			b.FromNode = f.v
+		case f.num == 2 && f.typ == protowire.VarintType:
+			b.ToNode = f.v
+		case f.num == 3 && f.typ == protowire.VarintType:
+			b.SenderWallTime = int64(f.v)
+		case f.num == 4 && f.typ == protowire.VarintType:
+			b.SenderLogical = int32(f.v)
+		default:
+			return errSlowPath
 		}
 	}
 	return nil
 }
 
 func decodeRaftMessage(data []byte, w *api.RaftMessage) error {
-	seenMsg := false
 	for len(data) > 0 {
-		num, typ, l := protowire.ConsumeTag(data)
-		if l < 0 {
+		f, rest, ok := nextField(data)
+		if !ok {
 			return errSlowPath
 		}
-		data = data[l:]
+		data = rest
 		switch {
-		case num == 2 && typ == protowire.BytesType:
-			v, l := protowire.ConsumeBytes(data)
-			if l < 0 || seenMsg {
+		case f.num == 2 && f.typ == protowire.BytesType:
+			if w.Message != nil {
 				return errSlowPath // a repeated message field merges: leave it
 			}
-			data = data[l:]
-			seenMsg = true
-			m, err := decodeMessage(v)
+			m, err := decodeMessage(f.b)
 			if err != nil {
 				return err
 			}
 			w.Message = m
-		case (num == 1 || num == 3) && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(data)
-			if l < 0 {
-				return errSlowPath
-			}
-			data = data[l:]
-			if num == 1 {
-				w.GroupId = v
-			} else {
-				w.Quiesce = protowire.DecodeBool(v)
-			}
+		case f.num == 1 && f.typ == protowire.VarintType:
+			w.GroupId = f.v
+		case f.num == 3 && f.typ == protowire.VarintType:
+			w.Quiesce = protowire.DecodeBool(f.v)
 		default:
 			return errSlowPath
 		}
@@ -185,60 +190,41 @@ type entrySlab struct {
 func decodeMessage(data []byte) (*raftpb.Message, error) {
 	s := &messageSlab{}
 	m := &s.m
-	nents := 0
-	for pass := 0; pass < 2; pass++ {
-		var ents []entrySlab
-		if pass == 1 && nents > 0 {
-			ents = make([]entrySlab, nents)
-			m.Entries = make([]*raftpb.Entry, 0, nents)
+	// Count the entries first, so they are one allocation.
+	n := 0
+	for rest := data; len(rest) > 0; {
+		f, r, ok := nextField(rest)
+		if !ok {
+			return nil, errSlowPath
 		}
-		rest := data
-		for len(rest) > 0 {
-			num, typ, l := protowire.ConsumeTag(rest)
-			if l < 0 {
-				return nil, errSlowPath
+		rest = r
+		if f.num == 7 {
+			n++
+		}
+	}
+	var ents []entrySlab
+	if n > 0 {
+		ents = make([]entrySlab, n)
+		m.Entries = make([]*raftpb.Entry, 0, n)
+	}
+	for len(data) > 0 {
+		f, rest, _ := nextField(data) // validated above
+		data = rest
+		switch {
+		case f.typ == protowire.VarintType:
+			if err := setMessageVarint(s, f.num, f.v); err != nil {
+				return nil, err
 			}
-			rest = rest[l:]
-			switch typ {
-			case protowire.VarintType:
-				v, l := protowire.ConsumeVarint(rest)
-				if l < 0 {
-					return nil, errSlowPath
-				}
-				rest = rest[l:]
-				if pass == 0 {
-					continue
-				}
-				if err := setMessageVarint(s, num, v); err != nil {
-					return nil, err
-				}
-			case protowire.BytesType:
-				v, l := protowire.ConsumeBytes(rest)
-				if l < 0 {
-					return nil, errSlowPath
-				}
-				rest = rest[l:]
-				switch num {
-				case 7:
-					if pass == 0 {
-						nents++
-						continue
-					}
-					e := &ents[len(m.Entries)]
-					if err := decodeWireEntry(v, e); err != nil {
-						return nil, err
-					}
-					m.Entries = append(m.Entries, &e.e)
-				case 12:
-					if pass == 1 {
-						m.Context = append(make([]byte, 0, len(v)), v...)
-					}
-				default:
-					return nil, errSlowPath // snapshot, responses, unknown
-				}
-			default:
-				return nil, errSlowPath
+		case f.num == 7:
+			e := &ents[len(m.Entries)]
+			if err := decodeWireEntry(f.b, e); err != nil {
+				return nil, err
 			}
+			m.Entries = append(m.Entries, &e.e)
+		case f.num == 12:
+			m.Context = append(make([]byte, 0, len(f.b)), f.b...)
+		default:
+			return nil, errSlowPath // snapshot, responses, unknown
 		}
 	}
 	return m, nil
@@ -281,37 +267,24 @@ func setMessageVarint(s *messageSlab, num protowire.Number, v uint64) error {
 func decodeWireEntry(data []byte, s *entrySlab) error {
 	e := &s.e
 	for len(data) > 0 {
-		num, typ, l := protowire.ConsumeTag(data)
-		if l < 0 {
+		f, rest, ok := nextField(data)
+		if !ok {
 			return errSlowPath
 		}
-		data = data[l:]
+		data = rest
 		switch {
-		case num == 4 && typ == protowire.BytesType:
-			v, l := protowire.ConsumeBytes(data)
-			if l < 0 {
+		case f.num == 4 && f.typ == protowire.BytesType:
+			e.Data = append(make([]byte, 0, len(f.b)), f.b...)
+		case f.num == 1 && f.typ == protowire.VarintType:
+			t := raftpb.EntryType(int32(f.v))
+			if _, ok := raftpb.EntryType_name[int32(t)]; !ok {
 				return errSlowPath
 			}
-			data = data[l:]
-			e.Data = append(make([]byte, 0, len(v)), v...)
-		case num >= 1 && num <= 3 && typ == protowire.VarintType:
-			v, l := protowire.ConsumeVarint(data)
-			if l < 0 {
-				return errSlowPath
-			}
-			data = data[l:]
-			switch num {
-			case 1:
-				t := raftpb.EntryType(int32(v))
-				if _, ok := raftpb.EntryType_name[int32(t)]; !ok {
-					return errSlowPath
-				}
-				s.typ, e.Type = t, &s.typ
-			case 2:
-				s.term, e.Term = v, &s.term
-			case 3:
-				s.index, e.Index = v, &s.index
-			}
+			s.typ, e.Type = t, &s.typ
+		case f.num == 2 && f.typ == protowire.VarintType:
+			s.term, e.Term = f.v, &s.term
+		case f.num == 3 && f.typ == protowire.VarintType:
+			s.index, e.Index = f.v, &s.index
 		default:
 			return errSlowPath
 		}
