@@ -40,7 +40,9 @@
 // Config.Workers says otherwise. An idle worker starts a cycle with
 // whatever is queued, so more workers than the processors keep busy only
 // cut the same work into more, smaller batches: more fsyncs for the same
-// commands.
+// commands. The price on a small machine (one worker up to 3 processors):
+// a slow fsync or a large snapshot's apply holds up every group on the node
+// for its duration.
 //
 // Persist before acknowledging; apply only what is durable. Raft's commit
 // index is volatile: it is persisted only with a term or vote change, and a

@@ -239,7 +239,10 @@ func (r *readyGroup) durablePrefix() int {
 	if r.destroy != nil || r.snapIn != nil || len(r.rd.CommittedEntries) == 0 {
 		return 0
 	}
-	if r.g.rn.BasicStatus().RaftState != raft.StateLeader {
+	// The status published after the last cycle (BasicStatus allocates):
+	// a replica that became leader in this Ready applies after the fsync,
+	// and one that just lost leadership applying early is merely early.
+	if r.g.status.Load().State != raft.StateLeader {
 		return 0
 	}
 	_, last := r.g.storage.firstAndLast()

@@ -159,7 +159,8 @@ const (
 // ServerOptions are the options a node's gRPC server should carry for the
 // raft transport: fixed flow-control windows large enough for pipelined
 // appends, which also turn off gRPC's bandwidth-delay probing (a PING per
-// round trip of data on every connection).
+// round trip of data on every connection). They apply to every service on
+// that server, clients' included: each stream may have 4 MiB in flight.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
 }

@@ -236,7 +236,7 @@ func setMessageVarint(s *messageSlab, num protowire.Number, v uint64) error {
 	case 1:
 		t := raftpb.MessageType(int32(v))
 		if _, ok := raftpb.MessageType_name[int32(t)]; !ok {
-			return errSlowPath // proto2 keeps unknown enum values aside
+			return errSlowPath // a value raft does not define: proto decides
 		}
 		s.typ = t
 		m.Type = &s.typ
