@@ -587,7 +587,8 @@ func (h *Host) HandleRaftBatch(b *api.RaftMessageBatch) {
 	// Queue every message first and wake the scheduler once for the batch:
 	// a wake-up per message would send workers after groups another worker
 	// already took.
-	ids := make([]uint64, 0, len(b.GetMessages()))
+	var idsBuf [64]uint64
+	ids := idsBuf[:0]
 	for _, m := range b.GetMessages() {
 		g, err := h.group(m.GetGroupId())
 		if errors.Is(err, ErrGroupNotFound) && h.cfg.UnknownGroup != nil && m.GetMessage() != nil {

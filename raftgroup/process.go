@@ -711,21 +711,26 @@ func (h *Host) failGroup(g *group, err error) {
 // toward commit only after Advance). It returns the rest: responses that
 // acknowledge log entries or votes, which must wait until they are durable.
 func (h *Host) sendEarly(g *group, msgs []*raftpb.Message) (late []*raftpb.Message) {
-	early := msgs[:0:0]
+	// The early ones are moved to the front of the Ready's slice (ours to
+	// reuse), keeping their order; the late ones are copied out.
+	n := 0
 	for _, m := range msgs {
 		switch m.GetType() {
 		case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp, raftpb.MsgSnap:
 			late = append(late, m)
 		default:
-			early = append(early, m)
+			msgs[n] = m
+			n++
 		}
 	}
-	h.send(g, early)
+	h.send(g, msgs[:n])
 	return late
 }
 
 func (h *Host) send(g *group, msgs []*raftpb.Message) {
-	for _, m := range msgs {
+	// The transport's envelopes, one allocation for all of them.
+	envs := make([]api.RaftMessage, len(msgs))
+	for i, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
 			h.startSnapshot(g, m)
 			continue
@@ -739,7 +744,9 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 			h.metrics.dropped.Add(1)
 			continue
 		}
-		if !h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: m}) {
+		env := &envs[i]
+		env.GroupId, env.Message = g.id, m
+		if !h.cfg.Transport.Send(to, env) {
 			h.metrics.dropped.Add(1)
 			g.rn.ReportUnreachable(m.GetTo())
 			continue

@@ -455,7 +455,9 @@ func (s *storage) markDurable(hs *raftpb.HardState, ents []*raftpb.Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if hs != nil && !raft.IsEmptyHardState(hs) {
-		s.mu.hardState = copyHardState(hs)
+		// Raft makes a new HardState for every Ready and never changes
+		// one it handed out; raiseCommit copies before changing it.
+		s.mu.hardState = hs
 	}
 	if len(ents) == 0 {
 		return
