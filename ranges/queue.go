@@ -101,7 +101,7 @@ func (s *Store) leaseForReplication(ctx context.Context, r *Replica, l *api.Leas
 		return false // someone else's lease may still be valid
 	}
 	d := r.Desc()
-	if voters(d) >= min(3, len(s.cfg.LiveStores())) && voters(d) == len(d.GetReplicas()) {
+	if v := len(d.Voters()); v >= min(3, len(s.cfg.LiveStores())) && v == len(d.GetReplicas()) {
 		return false
 	}
 	if st, err := s.host.Status(uint64(r.rangeID)); err != nil || !st.IsLeader() {

@@ -68,17 +68,6 @@ func (r *Replica) promoteLearner(ctx context.Context, learner *api.RangeDescript
 	return voter, nil
 }
 
-// voters counts the descriptor's voting replicas.
-func voters(d *api.RangeDescriptor) int {
-	n := 0
-	for _, rd := range d.GetReplicas() {
-		if rd.GetType() == api.ReplicaType_VOTER {
-			n++
-		}
-	}
-	return n
-}
-
 func confChange(t raftpb.ConfChangeType, replica uint64) *raftpb.ConfChangeV2 {
 	return &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: &replica}}}
 }
@@ -181,7 +170,7 @@ func (s *Store) maybeReplicate(ctx context.Context, r *Replica) {
 		}
 	}
 	want := min(3, len(live))
-	if voters(d) >= want {
+	if len(d.Voters()) >= want {
 		return
 	}
 	for _, ns := range live {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/keys"
 	"github.com/meridiandb/meridian/ranges"
 	"github.com/meridiandb/meridian/ranges/rangetest"
@@ -27,13 +26,7 @@ func TestUpReplicationToThreeNodes(t *testing.T) {
 	c.WaitFor(waitTimeout, "every range to have 3 voters", func() bool {
 		reps := c.Node(1).Store.Replicas()
 		for _, r := range reps {
-			voters := 0
-			for _, rd := range r.Desc().GetReplicas() {
-				if rd.GetType() == api.ReplicaType_VOTER {
-					voters++
-				}
-			}
-			if voters < 3 {
+			if len(r.Desc().Voters()) < 3 {
 				return false
 			}
 		}
@@ -96,12 +89,6 @@ func TestLeftoverLearnerDoesNotBlockUpReplication(t *testing.T) {
 	}
 	c.WaitFor(waitTimeout, "three voters despite the leftover learner", func() bool {
 		c.Node(1).Store.RunQueuesOnce(ctx)
-		voters := 0
-		for _, rd := range r.Desc().GetReplicas() {
-			if rd.GetType() == api.ReplicaType_VOTER {
-				voters++
-			}
-		}
-		return voters == 3 && len(r.Desc().GetReplicas()) == 3
+		return len(r.Desc().Voters()) == 3 && len(r.Desc().GetReplicas()) == 3
 	})
 }

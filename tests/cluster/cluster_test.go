@@ -360,7 +360,7 @@ func TestKillRightAfterUpReplication(t *testing.T) {
 		cancel()
 		done := err == nil && len(resp.GetRanges()) > 0
 		for _, ri := range resp.GetRanges() {
-			done = done && voters(ri.GetRangeDescriptor()) == 3
+			done = done && len(ri.GetRangeDescriptor().Voters()) == 3
 		}
 		if done {
 			break

@@ -386,18 +386,25 @@ type nodeRow struct {
 	Error        string `json:"error"`
 }
 
-// nodeStatus runs `meridian node status -o json` against host.
-func nodeStatus(t testing.TB, host string) ([]nodeRow, error) {
+// cliRows runs `meridian <command...> -o json` against host and decodes
+// its rows.
+func cliRows[T any](t testing.TB, host string, command ...string) ([]T, error) {
 	t.Helper()
-	r := cli(t, "node", "status", "--host="+host, "-o", "json", "--timeout=5s")
+	r := cli(t, append(command, "--host="+host, "-o", "json", "--timeout=5s")...)
 	if r.code != 0 {
 		return nil, cliErr(r)
 	}
-	var rows []nodeRow
+	var rows []T
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
-		return nil, fmt.Errorf("node status output: %v\n%s", err, r.stdout)
+		return nil, fmt.Errorf("%s output: %v\n%s", strings.Join(command, " "), err, r.stdout)
 	}
 	return rows, nil
+}
+
+// nodeStatus runs `meridian node status -o json` against host.
+func nodeStatus(t testing.TB, host string) ([]nodeRow, error) {
+	t.Helper()
+	return cliRows[nodeRow](t, host, "node", "status")
 }
 
 // rangeRow is one row of `meridian range list -o json`.
@@ -414,13 +421,9 @@ type rangeRow struct {
 // rangeList runs `meridian range list -o json` against host.
 func rangeList(t testing.TB, host string) ([]rangeRow, error) {
 	t.Helper()
-	r := cli(t, "range", "list", "--host="+host, "-o", "json", "--timeout=5s")
-	if r.code != 0 {
-		return nil, cliErr(r)
-	}
-	var rows []rangeRow
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
-		return nil, fmt.Errorf("range list output: %v\n%s", err, r.stdout)
+	rows, err := cliRows[rangeRow](t, host, "range", "list")
+	if err != nil {
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("range list shows no ranges")
@@ -454,7 +457,7 @@ func everyRangeHas(t testing.TB, host string, want int) error {
 	}
 	for _, ri := range resp.GetRanges() {
 		d := ri.GetRangeDescriptor()
-		if v := voters(d); v != want {
+		if v := len(d.Voters()); v != want {
 			return fmt.Errorf("range %d has %d voters, want %d: %v", d.GetRangeId(), v, want, d)
 		}
 	}
@@ -650,23 +653,12 @@ func replicasApplied(addr string, want int) error {
 		return err
 	}
 	for _, r := range rs.GetRanges() {
-		if v := voters(r.GetRangeDescriptor()); v != want {
+		if v := len(r.GetRangeDescriptor().Voters()); v != want {
 			return fmt.Errorf("its replica of range %d has applied a descriptor with %d voters, want %d: %v",
 				r.GetRangeDescriptor().GetRangeId(), v, want, r.GetRangeDescriptor())
 		}
 	}
 	return nil
-}
-
-// voters counts a descriptor's voters.
-func voters(d *api.RangeDescriptor) int {
-	n := 0
-	for _, rd := range d.GetReplicas() {
-		if rd.GetType() == api.ReplicaType_VOTER {
-			n++
-		}
-	}
-	return n
 }
 
 // waitLive waits until `node status` through host lists want nodes, all
