@@ -36,16 +36,20 @@ func init() {
 // RaftMessageBatch with decodeBatch.
 type raftCodec struct{}
 
+// protoCodec is gRPC's proto codec (registered by its package's init,
+// which runs before this package's).
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
+
 func (raftCodec) Name() string { return raftCodecName }
 
 func (raftCodec) Marshal(v any) (mem.BufferSlice, error) {
-	return encoding.GetCodecV2(grpcproto.Name).Marshal(v)
+	return protoCodec.Marshal(v)
 }
 
 func (raftCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	b, ok := v.(*api.RaftMessageBatch)
 	if !ok {
-		return encoding.GetCodecV2(grpcproto.Name).Unmarshal(data, v)
+		return protoCodec.Unmarshal(data, v)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
