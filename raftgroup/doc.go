@@ -19,10 +19,11 @@
 //  2. For each: feed raft its queued ticks, messages, proposals and read
 //     requests; collect its Ready; send the messages that do not acknowledge
 //     anything (appends, heartbeats, vote requests).
-//  3. Apply the committed entries that were already durable before this
-//     cycle (all groups in one batch, no fsync) and complete the proposals
-//     they satisfy, so a leader's commits do not wait for the fsync of what
-//     was proposed since.
+//  3. On leaders, apply the committed entries that were already durable
+//     before this cycle (all groups in one batch, no fsync) and complete
+//     the proposals they satisfy, so a leader's commits do not wait for the
+//     fsync of what was proposed since. (A follower completes no proposals;
+//     it applies in step 5, after its acknowledgements are out.)
 //  4. Stage every group's new entries (and hard state, when its term or
 //     vote changed) into ONE Pebble batch and commit it with ONE fsync
 //     (group commit; no fsync if raft says none is needed).

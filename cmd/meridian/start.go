@@ -42,7 +42,9 @@ is initialised yet, waits for ` + "`meridian init --host=<one of them>`" + `:
 Restarting with the same --store keeps the node's identity and data.
 
 SIGTERM or SIGINT drains the node (its leases move to other nodes), flushes
-and exits 0. TLS is not implemented yet: nodes and clients talk in
+and exits 0. The Go garbage collector runs at GC percent 400 under a soft
+memory limit of a quarter of the memory the machine or cgroup allows; GOGC
+and GOMEMLIMIT override either. TLS is not implemented yet: nodes and clients talk in
 plaintext (--insecure), so run only on networks you trust.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStart(cmd, f) },
