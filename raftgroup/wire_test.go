@@ -1,14 +1,20 @@
 package raftgroup
 
 import (
+	"context"
+	"net"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
 	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/hlc"
 )
 
 // optU64 draws an optional uint64 (nil: field absent).
@@ -215,4 +221,60 @@ func FuzzDecodeBatch(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(sameAsProto)
+}
+
+// recordingHandler keeps the batches a transport delivers.
+type recordingHandler struct{ batches chan *api.RaftMessageBatch }
+
+func (h recordingHandler) HandleRaftBatch(b *api.RaftMessageBatch) { h.batches <- b }
+func (recordingHandler) HandleSnapshot(context.Context, *api.SnapshotHeader, []byte) (bool, error) {
+	return false, nil
+}
+
+// TestGRPCTransportUsesRaftCodec: the raft stream travels with the
+// "meridian-raft" content-subtype, so batches reach decodeBatch rather than
+// gRPC's generic proto codec, and arrive intact.
+func TestGRPCTransportUsesRaftCodec(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	contentType := make(chan string, 1)
+	clock := hlc.NewClock(hlc.SystemClock{}, 500*time.Millisecond)
+	recv := NewGRPCTransport(GRPCTransportConfig{NodeID: 2, Clock: clock})
+	h := recordingHandler{batches: make(chan *api.RaftMessageBatch, 1)}
+	recv.SetHandler(h)
+	srv := grpc.NewServer(append(ServerOptions(), grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if md, ok := metadata.FromIncomingContext(ss.Context()); ok && len(md.Get("content-type")) > 0 {
+			select {
+			case contentType <- md.Get("content-type")[0]:
+			default:
+			}
+		}
+		return handler(srv, ss)
+	}))...)
+	api.RegisterRaftTransportServer(srv, recv)
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	defer recv.Close()
+
+	send := NewGRPCTransport(GRPCTransportConfig{NodeID: 1, Clock: clock, Resolver: func(uint64) (string, error) { return lis.Addr().String(), nil }})
+	defer send.Close()
+	app := raftpb.MsgApp
+	msg := &raftpb.Message{Type: &app, To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(4), Index: proto.Uint64(9),
+		Entries: []*raftpb.Entry{{Term: proto.Uint64(4), Index: proto.Uint64(10), Data: []byte("cmd")}}}
+	if !send.Send(2, &api.RaftMessage{GroupId: 5, Message: msg}) {
+		t.Fatal("send refused")
+	}
+	select {
+	case b := <-h.batches:
+		if len(b.GetMessages()) != 1 || b.GetMessages()[0].GetGroupId() != 5 || !proto.Equal(b.GetMessages()[0].GetMessage(), msg) {
+			t.Fatalf("delivered %v", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch delivered")
+	}
+	if ct := <-contentType; ct != "application/grpc+"+raftCodecName {
+		t.Fatalf("raft stream content-type %q, want application/grpc+%s", ct, raftCodecName)
+	}
 }
