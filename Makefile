@@ -20,10 +20,10 @@ BENCHCOUNT ?= 1
 BENCHTIME ?= 1s
 FUZZTIME ?= 30s
 
-.PHONY: help build test testrace bench fuzz lint proto demo clean
+.PHONY: help build test testrace bench bench-etcd fuzz lint proto demo clean
 
 help:
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 build: ## bin/meridian, bin/meridian-testhooks and bin/meridian-jepsen, statically linked
 	CGO_ENABLED=0 $(GO) build $(BUILDVCS) -trimpath -ldflags '$(LDFLAGS)' -o bin/meridian ./cmd/meridian
@@ -41,6 +41,15 @@ testrace: ## every test under the race detector
 
 bench: ## benchmarks (BENCH=regexp BENCHCOUNT=10 for benchstat)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) ./...
+
+# etcd's benchmark lives in a module of its own (bench/etcd), so the
+# product never depends on etcd's server. The runs alternate, so the two
+# are compared under the same load on the machine.
+bench-etcd: ## etcd v3.7 beside raftgroup's BenchmarkPropose, alternating (BENCHCOUNT rounds)
+	@for i in $$(seq $(BENCHCOUNT)); do \
+	  (cd bench/etcd && $(GO) test -run '^$$' -bench . -benchtime 30000x) | grep '^Benchmark' || exit 1; \
+	  $(GO) test -run '^$$' -bench BenchmarkPropose -benchtime 30000x ./raftgroup | grep '^Benchmark' || exit 1; \
+	done
 
 fuzz: ## every fuzz target for FUZZTIME each
 	@set -e; for p in $$($(GO) list ./...); do \
