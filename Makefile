@@ -46,7 +46,7 @@ bench: ## benchmarks (BENCH=regexp BENCHCOUNT=10 for benchstat)
 # product never depends on etcd's server. The runs alternate, so the two
 # are compared under the same load on the machine.
 bench-etcd: ## etcd v3.7 beside raftgroup's BenchmarkPropose, alternating (BENCHCOUNT rounds)
-	@for i in $$(seq $(BENCHCOUNT)); do \
+	@set -o pipefail; for i in $$(seq $(BENCHCOUNT)); do \
 	  (cd bench/etcd && $(GO) test -run '^$$' -bench . -benchtime 30000x) | grep '^Benchmark' || exit 1; \
 	  $(GO) test -run '^$$' -bench BenchmarkPropose -benchtime 30000x ./raftgroup | grep '^Benchmark' || exit 1; \
 	done

@@ -523,6 +523,9 @@ func TestKVInvalidArguments(t *testing.T) {
 	// A long key and a large value through the cluster. (rangetest's own
 	// gRPC servers, Raft's included, keep gRPC's default 4 MiB message
 	// limit, so a value at the limit is tested over a fake sender below.)
+	if err := putRetryingUnknown(ctx, e.kv, &meridianv1.PutRequest{Key: []byte("warm"), Value: []byte("up")}); err != nil {
+		t.Fatalf("Put(warm): %v", err)
+	}
 	k := bytes.Repeat([]byte("k"), api.MaxKeySize)
 	v := bytes.Repeat([]byte("v"), 256<<10)
 	if err := putRetryingUnknown(ctx, e.kv, &meridianv1.PutRequest{Key: k, Value: v}); err != nil {
