@@ -75,6 +75,36 @@ func TestElectionAndReelection(t *testing.T) {
 	})
 }
 
+// TestLeadershipTransfer moves each group's leadership to a chosen node
+// (grouptest's MoveLeader, which BenchmarkPropose uses to spread leaders),
+// and the new leader commits.
+func TestLeadershipTransfer(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 6})
+	for g := uint64(1); g <= 6; g++ {
+		c.WaitLeader(g, waitTimeout)
+	}
+	for g := uint64(1); g <= 6; g++ {
+		want := (g-1)%3 + 1
+		c.MoveLeader(g, want, waitTimeout)
+		for _, n := range c.Nodes() {
+			st, err := n.Host.Status(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n.ID == want) != st.IsLeader() {
+				t.Fatalf("group %d: node %d leader=%t after moving leadership to node %d", g, n.ID, st.IsLeader(), want)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		_, err := c.Node(want).Host.Propose(ctx, g, []byte("put moved yes"))
+		cancel()
+		if err != nil {
+			t.Fatalf("group %d: proposing on its new leader %d: %v", g, want, err)
+		}
+		waitApplied(t, c, g, "moved", "yes")
+	}
+}
+
 func TestPartitionedMinorityCannotCommit(t *testing.T) {
 	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
 	leader := c.WaitLeader(1, waitTimeout)

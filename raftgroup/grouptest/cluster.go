@@ -425,6 +425,27 @@ func (c *Cluster) WaitLeader(group uint64, timeout time.Duration) uint64 {
 	return l
 }
 
+// MoveLeader makes node to (whose replica ID is its node ID) the leader of
+// group: it asks whichever replica leads to transfer leadership, again every
+// 20ms, until to leads or timeout passes.
+func (c *Cluster) MoveLeader(group, to uint64, timeout time.Duration) {
+	c.t.Helper()
+	var asked time.Time
+	c.WaitFor(timeout, fmt.Sprintf("node %d to lead group %d", to, group), func() bool {
+		l := c.Leader(group)
+		if l == to {
+			return true
+		}
+		if l != 0 && time.Since(asked) >= 20*time.Millisecond {
+			asked = time.Now()
+			if err := c.Node(l).Host.TransferLeadership(group, to); err != nil {
+				c.t.Fatalf("grouptest: transferring leadership of group %d: %v", group, err)
+			}
+		}
+		return false
+	})
+}
+
 // Propose proposes cmd on the group's current leader, following leadership
 // changes, until it applies or ctx ends. It returns the node it applied
 // through. An ambiguous outcome is returned as an error.
