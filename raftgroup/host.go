@@ -40,8 +40,9 @@ type Config struct {
 	// Workers is the size of the worker pool (default: one per two
 	// processors, at least 1 and at most 8; see defaultWorkers).
 	Workers int
-	// MaxBatchGroups bounds how many groups one worker cycle persists in one
-	// batch (default 256).
+	// MaxBatchGroups bounds how many groups one worker cycle takes from the
+	// queue at a time (default 256); a cycle takes twice at most, so its
+	// one batch holds up to twice as many.
 	MaxBatchGroups int
 	// TickInterval drives every group's raft clock. Zero means ticks happen
 	// only when the caller calls Host.Tick (deterministic tests).

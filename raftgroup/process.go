@@ -17,7 +17,8 @@ import (
 )
 
 // A worker cycle: take up to MaxBatchGroups groups from the scheduler; for
-// each, feed raft its queued work and collect its Ready; apply the committed
+// each, feed raft its queued work and collect its Ready (and once more for
+// the groups queued while it did so); apply the committed
 // entries that were durable before the cycle (one batch, no fsync) and
 // complete their proposals; stage every group's entries, hard state,
 // snapshot and truncation into ONE Pebble batch and commit it with ONE
@@ -59,8 +60,8 @@ func (h *Host) worker() {
 		if !ok {
 			return
 		}
+		readies, ids = h.cycle(ids, readies[:0])
 		buf = ids
-		readies = h.cycle(ids, readies[:0])
 		h.sched.done(ids, func(id uint64) bool {
 			g, err := h.group(id)
 			return err == nil && g.needsCycle()
@@ -78,65 +79,28 @@ func (g *group) needsCycle() bool {
 	return !closed && g.rn.HasReady()
 }
 
-func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
+// cycle runs one worker cycle over the groups ids, and returns their
+// readies and the groups it processed: ids and those it took on the way.
+func (h *Host) cycle(ids []uint64, readies []readyGroup) ([]readyGroup, []uint64) {
 	batch := h.cfg.DB.NewBatch()
 	defer batch.Close()
-	mustSync := false
-	appended := 0
-	for _, id := range ids {
-		g, err := h.group(id)
-		if err != nil {
-			continue
-		}
-		w := g.takeWork()
-		g.mu.Lock()
-		closed := g.mu.closed
-		g.mu.Unlock()
-		if w.destroy != nil {
-			// A destroy runs even on a failed group, so an operator can
-			// remove it.
-			if err := g.storage.stageDestroy(batch); err != nil {
-				w.destroy <- err
-				w.destroy = nil
-				g.answer(w, err)
-				continue
-			}
-			mustSync = true
-			done := w.destroy
-			w.destroy = nil
-			readies = append(readies, readyGroup{g: g, destroy: done, work: w})
-			continue
-		}
-		if closed != nil {
-			g.answer(w, closed)
-			continue
-		}
-		// Each group stages into a batch of its own, merged into the
-		// cycle's batch only if every step succeeded: a group that fails
-		// halfway leaves nothing of this cycle on disk.
-		gb := h.cfg.DB.NewBatch()
-		r, sync, err := h.stageGroup(g, &w, gb)
-		if err == nil && !gb.Empty() {
-			err = batch.Apply(gb, nil)
-		}
-		gb.Close()
-		if err != nil {
-			if r.snapIn != nil {
-				r.snapIn.done <- snapshotResult{err: err}
-			}
-			h.failGroup(g, err)
-			continue
-		}
-		if r.g == nil {
-			continue // nothing to do this cycle
-		}
-		mustSync = mustSync || sync
-		appended += len(r.rd.Entries)
-		readies = append(readies, r)
-	}
+	readies, mustSync, appended := h.stageAll(ids, batch, readies)
 	// The appends and heartbeats just sent go out now rather than when
 	// this goroutine next blocks (a goroutine it wakes waits for that).
 	runtime.Gosched()
+	// What arrived meanwhile (a follower's appends, a leader's
+	// acknowledgements, proposals) joins this cycle's batch and fsync
+	// instead of waiting a whole cycle for the next; one such pass only, so
+	// a steady stream of work cannot hold the fsync back.
+	if more := h.sched.poll(ids[len(ids):]); len(more) > 0 {
+		n := len(ids)
+		ids = append(ids, more...)
+		var sync bool
+		var app int
+		readies, sync, app = h.stageAll(ids[n:], batch, readies)
+		mustSync, appended = mustSync || sync, appended+app
+		runtime.Gosched()
+	}
 	// Before the fsync, apply and complete what was durable before this
 	// cycle: a leader's newly committed entries need not wait for the fsync
 	// of the entries proposed since.
@@ -160,7 +124,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 					h.failGroup(r.g, fmt.Errorf("persisting raft state: %w", err))
 				}
 			}
-			return readies
+			return readies, ids
 		}
 		h.metrics.cycles.Add(1)
 		if mustSync {
@@ -217,7 +181,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 					h.failGroup(r.g, fmt.Errorf("committing applied state: %w", err))
 				}
 			}
-			return readies
+			return readies, ids
 		}
 	}
 	for _, r := range readies {
@@ -225,7 +189,65 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) []readyGroup {
 			h.complete(r.g, r.completions)
 		}
 	}
-	return readies
+	return readies, ids
+}
+
+// stageAll feeds each group its work and stages its Ready into batch
+// (group commit); it reports whether the batch needs an fsync and how many
+// entries it appends.
+func (h *Host) stageAll(ids []uint64, batch *pebble.Batch, readies []readyGroup) (_ []readyGroup, mustSync bool, appended int) {
+	for _, id := range ids {
+		g, err := h.group(id)
+		if err != nil {
+			continue
+		}
+		w := g.takeWork()
+		g.mu.Lock()
+		closed := g.mu.closed
+		g.mu.Unlock()
+		if w.destroy != nil {
+			// A destroy runs even on a failed group, so an operator can
+			// remove it.
+			if err := g.storage.stageDestroy(batch); err != nil {
+				w.destroy <- err
+				w.destroy = nil
+				g.answer(w, err)
+				continue
+			}
+			mustSync = true
+			done := w.destroy
+			w.destroy = nil
+			readies = append(readies, readyGroup{g: g, destroy: done, work: w})
+			continue
+		}
+		if closed != nil {
+			g.answer(w, closed)
+			continue
+		}
+		// Each group stages into a batch of its own, merged into the
+		// cycle's batch only if every step succeeded: a group that fails
+		// halfway leaves nothing of this cycle on disk.
+		gb := h.cfg.DB.NewBatch()
+		r, sync, err := h.stageGroup(g, &w, gb)
+		if err == nil && !gb.Empty() {
+			err = batch.Apply(gb, nil)
+		}
+		gb.Close()
+		if err != nil {
+			if r.snapIn != nil {
+				r.snapIn.done <- snapshotResult{err: err}
+			}
+			h.failGroup(g, err)
+			continue
+		}
+		if r.g == nil {
+			continue // nothing to do this cycle
+		}
+		mustSync = mustSync || sync
+		appended += len(r.rd.Entries)
+		readies = append(readies, r)
+	}
+	return readies, mustSync, appended
 }
 
 // durablePrefix returns how many of a Ready's committed entries were

@@ -90,6 +90,11 @@ func (s *scheduler) next(buf []uint64) (ids []uint64, ok bool) {
 	if s.mu.stopped {
 		return nil, false
 	}
+	return s.takeLocked(buf), true
+}
+
+// takeLocked takes up to maxBatch queued groups for the caller.
+func (s *scheduler) takeLocked(buf []uint64) (ids []uint64) {
 	n := min(len(s.mu.queue), s.maxBatch)
 	ids = append(buf[:0], s.mu.queue[:n]...)
 	s.mu.queue = s.mu.queue[n:]
@@ -102,7 +107,17 @@ func (s *scheduler) next(buf []uint64) (ids []uint64, ok bool) {
 	for _, id := range ids {
 		s.mu.state[id] = schedProcessing
 	}
-	return ids, true
+	return ids
+}
+
+// poll is next without waiting: it returns no groups when none are queued.
+func (s *scheduler) poll(buf []uint64) []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.stopped {
+		return buf[:0]
+	}
+	return s.takeLocked(buf)
 }
 
 // done releases groups a worker processed, re-queueing those that got work
