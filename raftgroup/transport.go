@@ -3,6 +3,9 @@ package raftgroup
 import (
 	"context"
 	"io"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridiandb/meridian/api"
 )
@@ -29,8 +32,110 @@ type BatchHandler interface {
 // snapshotChunkSize is the data carried by one snapshot stream message.
 const snapshotChunkSize = 1 << 20
 
-// maxBatchMessages bounds how many messages one transport batch carries.
-const maxBatchMessages = 4096
+// Bounds on the transports' batches and queues. A batch carries at most
+// maxBatchMessages messages and, unless its first message alone is larger,
+// maxBatchBytes of them (raft keeps a message near MaxSizePerMsg, 1 MiB), so
+// it stays under gRPC's default 4 MiB receive limit: a batch the receiver
+// refuses breaks the stream, and everything queued behind it with it. A
+// peer's queue holds at most defaultQueueLen messages and maxQueueBytes
+// (unless it is empty): beyond that Send refuses, and raft retransmits.
+const (
+	maxBatchMessages = 4096
+	maxBatchBytes    = 2 << 20
+	defaultQueueLen  = 10000
+	maxQueueBytes    = 64 << 20
+)
 
-// defaultQueueLen bounds each peer's outgoing queue (messages).
-const defaultQueueLen = 10000
+// messageSize estimates a message's encoded size: its payloads plus an
+// allowance for the scalar fields of the message and of each entry.
+func messageSize(m *api.RaftMessage) int {
+	rm := m.GetMessage()
+	n := 64 + len(rm.GetContext())
+	for _, e := range rm.GetEntries() {
+		n += 32 + len(e.GetData())
+	}
+	if s := rm.GetSnapshot(); s != nil {
+		n += proto.Size(s)
+	}
+	return n
+}
+
+// outbox is one peer's queue of outgoing messages, bounded in messages and
+// bytes. Any goroutine puts; one goroutine at a time takes batches.
+type outbox struct {
+	ch    chan *api.RaftMessage
+	bytes atomic.Int64 // of the messages in ch
+	carry *api.RaftMessage
+}
+
+func newOutbox() *outbox {
+	return &outbox{ch: make(chan *api.RaftMessage, defaultQueueLen)}
+}
+
+// put queues m; false if the queue is full.
+func (o *outbox) put(m *api.RaftMessage) bool {
+	size := int64(messageSize(m))
+	if after := o.bytes.Add(size); after > maxQueueBytes && after != size {
+		o.bytes.Add(-size)
+		return false
+	}
+	select {
+	case o.ch <- m:
+		return true
+	default:
+		o.bytes.Add(-size)
+		return false
+	}
+}
+
+// pending returns the message a previous batch left over, if any: it goes
+// first in the next batch.
+func (o *outbox) pending() *api.RaftMessage {
+	m := o.carry
+	o.carry = nil
+	return m
+}
+
+// received accounts for a message taken from ch by the caller.
+func (o *outbox) received(m *api.RaftMessage) int {
+	size := messageSize(m)
+	o.bytes.Add(int64(-size))
+	return size
+}
+
+// batch returns first followed by what is queued, within maxBatchMessages
+// and maxBatchBytes; a message that would overflow it is kept for the next
+// batch (pending). first comes from pending or, accounted with received,
+// from ch.
+func (o *outbox) batch(msgs []*api.RaftMessage, first *api.RaftMessage) []*api.RaftMessage {
+	msgs = append(msgs[:0], first)
+	size := messageSize(first)
+	for len(msgs) < maxBatchMessages {
+		select {
+		case m := <-o.ch:
+			n := o.received(m)
+			if size+n > maxBatchBytes {
+				o.carry = m
+				return msgs
+			}
+			size += n
+			msgs = append(msgs, m)
+		default:
+			return msgs
+		}
+	}
+	return msgs
+}
+
+// clear drops everything queued (a broken stream's backlog).
+func (o *outbox) clear() {
+	o.carry = nil
+	for {
+		select {
+		case m := <-o.ch:
+			o.received(m)
+		default:
+			return
+		}
+	}
+}

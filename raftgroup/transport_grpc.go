@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,6 +46,8 @@ type GRPCTransport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	breaks atomic.Uint64 // streams to peers that broke
+
 	mu struct {
 		sync.RWMutex
 		peers  map[uint64]*grpcPeer
@@ -52,8 +55,12 @@ type GRPCTransport struct {
 	}
 }
 
+// StreamBreaks returns how many streams to peers broke (a failed dial
+// counts too); each drops what was queued for that peer.
+func (t *GRPCTransport) StreamBreaks() uint64 { return t.breaks.Load() }
+
 type grpcPeer struct {
-	ch chan *api.RaftMessage
+	out *outbox
 }
 
 // GRPCTransportConfig configures a GRPCTransport.
@@ -116,12 +123,7 @@ func (t *GRPCTransport) Send(toNode uint64, msg *api.RaftMessage) bool {
 			return false
 		}
 	}
-	select {
-	case p.ch <- msg:
-		return true
-	default:
-		return false
-	}
+	return p.out.put(msg)
 }
 
 // peerSlow returns the peer's queue, starting its sender if it has none
@@ -134,7 +136,7 @@ func (t *GRPCTransport) peerSlow(toNode uint64) *grpcPeer {
 	}
 	p, ok := t.mu.peers[toNode]
 	if !ok {
-		p = &grpcPeer{ch: make(chan *api.RaftMessage, defaultQueueLen)}
+		p = &grpcPeer{out: newOutbox()}
 		t.mu.peers[toNode] = p
 		t.wg.Add(1)
 		go t.runPeer(toNode, p)
@@ -182,17 +184,11 @@ func (t *GRPCTransport) runPeer(to uint64, p *grpcPeer) {
 		if time.Since(start) > 5*time.Second {
 			backoff = minBackoff // the stream was healthy for a while
 		}
+		t.breaks.Add(1)
 		t.log.Debug("raft stream to peer broke; redialling", "peer", to, "err", err, "backoff", backoff)
 		// Drop what queued while the peer was unreachable: raft will resend
 		// what still matters, and stale heartbeats only do harm.
-	drain:
-		for {
-			select {
-			case <-p.ch:
-			default:
-				break drain
-			}
-		}
+		p.out.clear()
 		timer := time.NewTimer(backoff)
 		select {
 		case <-t.ctx.Done():
@@ -244,24 +240,19 @@ func (t *GRPCTransport) stream(to uint64, p *grpcPeer) error {
 	}()
 	msgs := make([]*api.RaftMessage, 0, 64)
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-broken:
-			broken <- err // for the deferred wait
-			return err
-		case m := <-p.ch:
-			msgs = append(msgs[:0], m)
-		}
-	drain:
-		for len(msgs) < maxBatchMessages {
+		first := p.out.pending()
+		if first == nil {
 			select {
-			case m := <-p.ch:
-				msgs = append(msgs, m)
-			default:
-				break drain
+			case <-ctx.Done():
+				return ctx.Err()
+			case err := <-broken:
+				broken <- err // for the deferred wait
+				return err
+			case first = <-p.out.ch:
+				p.out.received(first)
 			}
 		}
+		msgs = p.out.batch(msgs, first)
 		now := t.clock.Now()
 		if err := s.Send(&api.RaftMessageBatch{FromNode: t.node, ToNode: to, SenderWallTime: now.WallTime, SenderLogical: now.Logical, Messages: msgs}); err != nil {
 			return err

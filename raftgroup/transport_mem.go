@@ -33,7 +33,7 @@ type MemNetwork struct {
 }
 
 type memLink struct {
-	ch   chan *api.RaftMessage
+	out  *outbox
 	stop chan struct{}
 }
 
@@ -152,39 +152,28 @@ func (n *MemNetwork) send(from, to uint64, msg *api.RaftMessage) bool {
 	key := [2]uint64{from, to}
 	l, ok := n.mu.links[key]
 	if !ok {
-		l = &memLink{ch: make(chan *api.RaftMessage, defaultQueueLen), stop: make(chan struct{})}
+		l = &memLink{out: newOutbox(), stop: make(chan struct{})}
 		n.mu.links[key] = l
 		n.wg.Add(1)
 		go n.deliver(from, to, l)
 	}
 	n.mu.Unlock()
-	select {
-	case l.ch <- msg:
-		return true
-	default:
-		return false
-	}
+	return l.out.put(msg)
 }
 
 func (n *MemNetwork) deliver(from, to uint64, l *memLink) {
 	defer n.wg.Done()
 	for {
-		var first *api.RaftMessage
-		select {
-		case <-l.stop:
-			return
-		case first = <-l.ch:
-		}
-		msgs := []*api.RaftMessage{first}
-	drain:
-		for len(msgs) < maxBatchMessages {
+		first := l.out.pending()
+		if first == nil {
 			select {
-			case m := <-l.ch:
-				msgs = append(msgs, m)
-			default:
-				break drain
+			case <-l.stop:
+				return
+			case first = <-l.out.ch:
+				l.out.received(first)
 			}
 		}
+		msgs := l.out.batch(nil, first)
 		n.mu.Lock()
 		delay, cut := n.mu.delay, n.mu.cut[[2]uint64{from, to}]
 		h, clock := n.mu.handlers[to], n.mu.clocks[from]
