@@ -267,6 +267,20 @@ func (g *group) nodeOf(replicaID uint64) uint64 {
 	return g.mu.peers[replicaID]
 }
 
+// pendingLocked reports whether a proposal with this ID is queued or in
+// raft.
+func (g *group) pendingLocked(id CommandID) bool {
+	if _, ok := g.mu.pending[id]; ok {
+		return true
+	}
+	for _, p := range g.mu.work.props {
+		if p.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // takeWork hands the worker everything queued since its last cycle.
 func (g *group) takeWork() groupWork {
 	g.mu.Lock()

@@ -466,7 +466,7 @@ func (h *Host) propose(ctx context.Context, groupID uint64, p *proposal) (any, e
 		g.mu.Unlock()
 		return nil, &NotProposedError{Group: groupID, Reason: ErrNotLeader, LeaderReplica: st.Leader, LeaderNode: st.LeaderNode}
 	}
-	if _, dup := g.mu.pending[id]; dup {
+	if g.pendingLocked(id) {
 		g.mu.Unlock()
 		return nil, &NotProposedError{Group: groupID, Reason: fmt.Errorf("command %s is already pending", id)}
 	}

@@ -370,11 +370,18 @@ func (h *Host) finishDestroy(g *group, done chan error, taken groupWork) {
 	g.mu.Lock()
 	g.mu.closed = ErrGroupDestroyed // replaces a failure: the group is gone
 	w := g.closeLocked(ErrGroupDestroyed)
+	// A second DestroyGroup that came while this one ran (it saw no destroy
+	// queued) got what it asked for: nothing will process the group again.
+	again := g.mu.work.destroy
+	g.mu.work.destroy = nil
 	g.mu.Unlock()
 	g.answer(taken, ErrGroupDestroyed)
 	g.answer(w, ErrGroupDestroyed)
 	g.failReads(ErrGroupDestroyed)
 	done <- nil
+	if again != nil {
+		again <- nil
+	}
 }
 
 // ---- Quiescence ------------------------------------------------------------

@@ -384,6 +384,85 @@ func TestDestroyAnswersQueuedWork(t *testing.T) {
 	}
 }
 
+// fsyncHook runs fn (once, when armed) on the worker right after a synced
+// commit of raft state.
+type fsyncHook struct {
+	armed atomic.Bool
+	fn    func()
+}
+
+func (o *fsyncHook) Fsynced(time.Duration, int) {
+	if o.armed.CompareAndSwap(true, false) {
+		o.fn()
+	}
+}
+func (o *fsyncHook) ProposalApplied(time.Duration) {}
+
+// TestConcurrentDestroy: a DestroyGroup that arrives while another destroy
+// of the group is being committed (it finds no destroy queued) is answered,
+// not left waiting on a group nothing processes any more.
+func TestConcurrentDestroy(t *testing.T) {
+	hooks := map[uint64]*fsyncHook{1: {}, 2: {}, 3: {}}
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Observer: func(id uint64) raftgroup.Observer { return hooks[id] }})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	h := c.Node(f).Host
+	second := make(chan error, 1)
+	hooks[f].fn = func() {
+		// The first destroy's batch is committed, finishDestroy not yet run.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			second <- h.DestroyGroup(ctx, 1)
+		}()
+		time.Sleep(100 * time.Millisecond) // let it queue its destroy
+	}
+	hooks[f].armed.Store(true)
+	if err := h.DestroyGroup(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	// nil if it queued during the first destroy (the usual case); "not
+	// found" if it came after; never its deadline.
+	if err := <-second; err != nil && !errors.Is(err, raftgroup.ErrGroupNotFound) {
+		t.Fatalf("the second DestroyGroup: %v", err)
+	}
+}
+
+// TestDuplicateCommandIDs: two proposals with one command ID at the same
+// time both end (one applies; the other applies too if it came after, or is
+// refused as already pending), never hang until their deadline.
+func TestDuplicateCommandIDs(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	h := c.Node(l).Host
+	for i := range 50 {
+		id := raftgroup.NewCommandID()
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+				defer cancel()
+				_, err := h.ProposeWithID(ctx, 1, id, []byte("incr x"))
+				errs <- err
+			}()
+		}
+		applied := 0
+		for range 2 {
+			err := <-errs
+			switch {
+			case err == nil:
+				applied++
+			case raftgroup.IsNotProposed(err):
+			default:
+				t.Fatalf("round %d: a proposal with a duplicated ID ended with %v", i, err)
+			}
+		}
+		if applied == 0 {
+			t.Fatalf("round %d: neither proposal applied", i)
+		}
+	}
+}
+
 // A read raft drops when leadership moves is answered with
 // ErrLeaderChanged, not left to the caller's deadline.
 func TestReadIndexFailsWhenLeaderStepsDown(t *testing.T) {

@@ -115,6 +115,7 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) ([]readyGroup, []uint64
 			for _, r := range readies {
 				if r.destroy != nil {
 					r.destroy <- err
+					r.g.answer(r.work, err) // taken with the destroy
 					continue
 				}
 				if r.snapIn != nil {
@@ -449,12 +450,25 @@ func (h *Host) proposeAll(g *group, props []*proposal) {
 		return
 	}
 	now := time.Now()
+	var dups []*proposal
 	g.mu.Lock()
+	kept := props[:0]
 	for _, p := range props {
+		if _, dup := g.mu.pending[p.id]; dup {
+			// Queued while a command with its ID was between the queue and
+			// the pending set: proposing it would orphan one of the two.
+			dups = append(dups, p)
+			continue
+		}
 		p.term, p.proposedAt = bs.GetTerm(), now
 		g.mu.pending[p.id] = p
+		kept = append(kept, p)
 	}
 	g.mu.Unlock()
+	for _, p := range dups {
+		p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: fmt.Errorf("command %s is already pending", p.id)}})
+	}
+	props = kept
 	dropped := func(ps []*proposal) {
 		g.mu.Lock()
 		for _, p := range ps {
