@@ -265,7 +265,7 @@ func (r *Replica) evaluate(rw mvcc.ReadWriter, delta *mvcc.Stats, ba *api.BatchR
 			}
 			resp = dr
 		case *api.ScanRequest, *api.ReverseScanRequest:
-			k, ek := req.(api.Request).KeySpan()
+			k, ek := req.KeySpan()
 			reverse := false
 			if _, ok := req.(*api.ReverseScanRequest); ok {
 				reverse = true
