@@ -129,8 +129,9 @@
 // Truncate(group, index) deletes a replica's log up to index (never past
 // what it applied). With Config.Truncation set, every replica applies a
 // TruncationPolicy after applying entries: a follower truncates to what it
-// applied; a leader keeps what recently active followers still need unless
-// one lags by more than MaxLagEntries (it then gets a snapshot).
+// applied; a leader keeps what its live followers still need unless one
+// lags by more than MaxLagEntries (it then gets a snapshot), and the entries
+// after the index of any snapshot it is sending.
 //
 // # Membership
 //

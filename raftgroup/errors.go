@@ -48,6 +48,10 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.Reason }
 var (
 	// ErrNotLeader: this replica is not the group's leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrInvalidConfChange: raft cannot apply this membership change to the
+	// group's current membership (it would remove every voter, change two
+	// voters at once outside joint consensus, ...).
+	ErrInvalidConfChange = errors.New("invalid membership change")
 	// ErrGroupNotFound: this host has no such group.
 	ErrGroupNotFound = errors.New("group not found")
 	// ErrDropped: raft refused the proposal (e.g. a leadership transfer is

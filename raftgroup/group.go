@@ -219,6 +219,11 @@ type group struct {
 	// appendsSent: on a leader, per follower, the last append sent since
 	// the last heartbeat (see heartbeatRedundant).
 	appendsSent map[uint64]appendSent
+	// ticks counts the raft ticks this replica has taken; heard holds, per
+	// replica, the tick count when a message from it last arrived (see
+	// heardRecently).
+	ticks uint64
+	heard map[uint64]uint64
 
 	status   atomic.Pointer[Status]
 	progress atomic.Pointer[map[uint64]uint64] // leader only, refreshed on ticks
@@ -232,7 +237,7 @@ type group struct {
 		work     groupWork
 		peers    map[uint64]uint64 // replica ID -> node ID
 		pending  map[CommandID]*proposal
-		snapsOut map[uint64]bool          // replica IDs a snapshot is being sent to
+		snapsOut map[uint64]uint64        // replica ID → index of the snapshot being sent to it (0 until taken)
 		backoff  map[uint64]time.Duration // per-replica snapshot retry backoff
 		// closed is set once the group stopped taking work: it failed
 		// (wraps ErrGroupFailed), was destroyed (ErrGroupDestroyed), or its
@@ -337,4 +342,21 @@ func (g *group) failPendingLocked(reason error) {
 		p.finish(proposalResult{err: &OutcomeUnknownError{Group: g.id, ID: id, Reason: reason}})
 		delete(g.mu.pending, id)
 	}
+}
+
+// noteHeard records a message from a replica (worker-only).
+func (g *group) noteHeard(replica uint64) {
+	if g.heard == nil {
+		g.heard = make(map[uint64]uint64)
+	}
+	g.heard[replica] = g.ticks
+}
+
+// heardRecently reports whether a message from replica arrived within the
+// last window ticks (worker-only). Unlike raft's Progress.RecentActive,
+// which raft clears for every follower at each quorum check until it next
+// hears from it, it does not forget a live follower for a moment.
+func (g *group) heardRecently(replica uint64, window int) bool {
+	t, ok := g.heard[replica]
+	return ok && g.ticks-t <= uint64(window)
 }

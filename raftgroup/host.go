@@ -342,7 +342,7 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 		g.mu.peers[p.ReplicaID] = p.NodeID
 	}
 	g.mu.pending = make(map[CommandID]*proposal)
-	g.mu.snapsOut = make(map[uint64]bool)
+	g.mu.snapsOut = make(map[uint64]uint64)
 	g.mu.backoff = make(map[uint64]time.Duration)
 	g.applied.Store(applied)
 	g.appliedUncommitted = applied

@@ -83,14 +83,14 @@ func (h *Host) stageSnapshot(g *group, b *pebble.Batch, snap *raftpb.Snapshot, i
 func (h *Host) startSnapshot(g *group, m *raftpb.Message) {
 	to := g.nodeOf(m.GetTo())
 	g.mu.Lock()
-	if to == 0 || g.mu.snapsOut[m.GetTo()] {
+	if _, busy := g.mu.snapsOut[m.GetTo()]; to == 0 || busy {
 		g.mu.Unlock()
 		if to == 0 {
 			g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 		}
 		return
 	}
-	g.mu.snapsOut[m.GetTo()] = true
+	g.mu.snapsOut[m.GetTo()] = 0 // index not known yet: truncation waits
 	backoff := g.mu.backoff[m.GetTo()]
 	g.mu.Unlock()
 
@@ -136,6 +136,11 @@ func (h *Host) sendSnapshot(g *group, toNode uint64, m *raftpb.Message) (bool, e
 		return false, fmt.Errorf("state machine snapshot: %w", err)
 	}
 	defer sd.Data.Close()
+	// From here truncation keeps the entries after the snapshot's index:
+	// the follower continues from there (and its term is read just below).
+	g.mu.Lock()
+	g.mu.snapsOut[m.GetTo()] = sd.Index
+	g.mu.Unlock()
 	if sd.Size > h.cfg.MaxSnapshotBytes {
 		return false, ErrSnapshotTooLarge
 	}
@@ -235,9 +240,11 @@ type TruncationPolicy struct {
 	// MinEntries: truncate only once at least this many applied entries sit
 	// in the log (default 64), so truncation is batched.
 	MinEntries uint64
-	// MaxLagEntries: a leader keeps entries a recently active follower still
-	// needs, unless that follower is more than this many entries behind
-	// (default 10,000); then the follower gets a snapshot instead.
+	// MaxLagEntries: a leader keeps entries a live follower (heard from
+	// within two election timeouts) still needs, unless that follower is
+	// more than this many entries behind (default 10,000); then the follower
+	// gets a snapshot instead. While a snapshot is on its way, the leader
+	// keeps the entries after its index.
 	MaxLagEntries uint64
 }
 
@@ -295,14 +302,24 @@ func (h *Host) maybeTruncate(g *group) {
 	}
 	target := applied
 	if g.rn.BasicStatus().RaftState == raft.StateLeader {
+		// Keep what a live follower within MaxLagEntries still needs; one
+		// not heard from for two election timeouts gets a snapshot later.
 		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-			if id == g.replicaID || !pr.RecentActive {
+			if id == g.replicaID || !g.heardRecently(id, 2*h.cfg.ElectionTicks) {
 				return
 			}
 			if pr.Match < target && applied-pr.Match <= p.MaxLagEntries {
 				target = pr.Match
 			}
 		})
+		// And what follows a snapshot on its way: the follower continues
+		// from its index. Until the snapshot is taken its index is not
+		// known, so nothing is truncated.
+		g.mu.Lock()
+		for _, idx := range g.mu.snapsOut {
+			target = min(target, idx)
+		}
+		g.mu.Unlock()
 	}
 	if target+1 < first+p.MinEntries/2 {
 		return
@@ -331,6 +348,9 @@ func (h *Host) ProposeConfChange(ctx context.Context, groupID uint64, cc *raftpb
 	res, err := h.propose(ctx, groupID, &proposal{id: id, cc: cc, doneCh: make(chan proposalResult, 1)})
 	if err != nil {
 		return nil, err
+	}
+	if err, ok := res.(error); ok {
+		return nil, err // committed, but invalid: it changed nothing
 	}
 	cs, _ := res.(*raftpb.ConfState)
 	return cs, nil

@@ -99,6 +99,79 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 }
 
+// TestBriefOutageCatchesUpFromLog: a follower cut off for about one
+// election timeout, lagging well within MaxLagEntries, catches up from the
+// leader's log, not by snapshot. (raft marks every follower inactive at each
+// quorum check until it hears from it again; truncation once took that for
+// a dead follower.)
+func TestBriefOutageCatchesUpFromLog(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Truncation: &raftgroup.TruncationPolicy{MinEntries: 10}})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	mustPropose(t, c, 1, "incr n")
+	waitApplied(t, c, 1, "n", "1")
+	c.Isolate(f)
+	for i := 0; i < 11; i++ { // one election timeout: the leader's quorum check
+		c.Tick()
+	}
+	for i := 0; i < 40; i++ { // and entries enough to truncate
+		mustPropose(t, c, 1, "incr n")
+	}
+	c.Net.Heal()
+	waitApplied(t, c, 1, "n", "41")
+	if n := c.Node(f).Host.Metrics().SnapshotsApplied; n != 0 {
+		t.Fatalf("the follower needed %d snapshots to catch up 40 entries", n)
+	}
+}
+
+// TestSnapshotCatchUpUnderLoad: a follower that needs a snapshot catches up
+// while the leader keeps applying (and truncating) faster than one snapshot
+// round trip: the leader keeps the entries after the snapshot's index. (It
+// used to truncate them, so the follower got snapshot after snapshot, and
+// reading the term of a snapshot's index could fail.)
+func TestSnapshotCatchUpUnderLoad(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, TickInterval: 5 * time.Millisecond,
+		Truncation: &raftgroup.TruncationPolicy{MinEntries: 10, MaxLagEntries: 50}})
+	l := c.WaitLeader(1, waitTimeout)
+	f := l%3 + 1
+	c.Isolate(f)
+	for i := 0; i < 150; i++ {
+		mustPropose(t, c, 1, "incr n")
+	}
+	c.WaitFor(waitTimeout, "the leader to truncate past the follower", func() bool {
+		return firstIndex(t, c.Node(l), 1) > raftApplied(t, c.Node(f), 1)+1
+	})
+	// The snapshot takes long enough for the leader to apply (and, but for
+	// the rule, truncate) well past its index meanwhile.
+	c.Net.SetSnapshotDelay(300 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				pctx, pcancel := context.WithTimeout(ctx, time.Second)
+				_, _ = c.Node(l).Host.Propose(pctx, 1, []byte("incr m"))
+				pcancel()
+			}
+		}()
+	}
+	c.Net.Heal()
+	// Under load, the follower gets within reach of the leader.
+	c.WaitFor(waitTimeout, "the follower to catch up under load", func() bool {
+		return raftApplied(t, c.Node(f), 1)+50 >= raftApplied(t, c.Node(l), 1)
+	})
+	cancel()
+	wg.Wait()
+	if n := c.Node(f).Host.Metrics().SnapshotsApplied; n > 2 {
+		t.Errorf("the follower applied %d snapshots to catch up", n)
+	}
+	if n := c.Node(l).Host.Metrics().SnapshotsFailed; n > 0 {
+		t.Errorf("%d snapshot sends failed", n)
+	}
+}
+
 func TestAddedReplicaGetsSnapshotThenEntries(t *testing.T) {
 	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, GRPC: true, TickInterval: 10 * time.Millisecond})
 	c.WaitLeader(1, waitTimeout)
@@ -381,6 +454,65 @@ func TestDestroyAnswersQueuedWork(t *testing.T) {
 	})
 	if _, err := h.Propose(context.Background(), 1, []byte("put a b")); !raftgroup.IsNotProposed(err) {
 		t.Fatalf("propose on a destroyed group: %v", err)
+	}
+}
+
+// TestInvalidConfChangeRefused: a membership change raft could not apply
+// (it panics applying one) is refused before it is proposed, and the group
+// goes on.
+func TestInvalidConfChangeRefused(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 1, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put a 1")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for name, cc := range map[string]*raftpb.ConfChangeV2{
+		"remove the only voter":    confChange(raftpb.ConfChangeRemoveNode, l),
+		"leave a non-joint config": {},
+	} {
+		_, err := c.Node(l).Host.ProposeConfChange(ctx, 1, cc)
+		if !raftgroup.IsNotProposed(err) || !errors.Is(err, raftgroup.ErrInvalidConfChange) {
+			t.Fatalf("%s: %v, want not proposed: invalid membership change", name, err)
+		}
+	}
+	mustPropose(t, c, 1, "put a 2")
+	waitApplied(t, c, 1, "a", "2")
+}
+
+// TestQuiescedLeaderIgnoresStaleTicks: ticks queued for a group just
+// before its leader quiesced (Tick skips quiesced groups, but not one that
+// quiesces after the tick was queued) are dropped: a quiesced leader that
+// ticked would heartbeat without the quiesce mark, wake its followers and
+// then leave them without heartbeats until they elected another leader.
+func TestQuiescedLeaderIgnoresStaleTicks(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1})
+	l := c.WaitLeader(1, waitTimeout)
+	mustPropose(t, c, 1, "put a 1")
+	c.WaitFor(waitTimeout, "every replica to quiesce", func() bool {
+		for _, n := range c.Nodes() {
+			if !n.Host.Quiesced(1) {
+				return false
+			}
+		}
+		return true
+	})
+	h := c.Node(l).Host
+	sent := h.Metrics().MessagesSent
+	h.QueueTicks(1, 3)
+	for h.QueuedTicks(1) != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Nothing ticks the cluster from here (no WaitFor): the leader has no
+	// reason to send anything. Give the cycle that took the ticks time to
+	// end.
+	time.Sleep(50 * time.Millisecond)
+	if n := h.Metrics().MessagesSent - sent; n != 0 {
+		t.Fatalf("the quiesced leader sent %d messages after stale ticks", n)
+	}
+	for _, n := range c.Nodes() {
+		if !n.Host.Quiesced(1) {
+			t.Fatalf("node %d woke up", n.ID)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/confchange"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
@@ -389,20 +390,29 @@ func (h *Host) feed(g *group, w *groupWork) []*incomingSnapshot {
 	if len(w.props) > 0 || len(w.reads) > 0 || w.campaign || w.transfer != 0 || len(w.snapsIn) > 0 {
 		h.unquiesce(g)
 	}
-	g.tickedThisCycle = w.ticks > 0
-	for i := 0; i < w.ticks && i < 2*h.cfg.ElectionTicks; i++ {
-		g.rn.Tick()
-	}
 	for _, m := range w.msgs {
 		if !isQuietMessage(m) {
 			h.unquiesce(g)
 		}
+		g.noteHeard(m.GetMessage().GetFrom())
 		// Errors here are messages raft ignores (from removed peers, stale
 		// terms); nothing to do about them.
 		_ = g.rn.Step(m.GetMessage())
 		if m.GetQuiesce() {
 			h.maybeQuiesceFollower(g, m.GetMessage())
 		}
+	}
+	// Ticks queued before the group quiesced (Tick skips a quiesced group)
+	// are dropped: a quiesced leader that ticked would heartbeat without the
+	// quiesce mark, waking followers it then leaves without heartbeats
+	// until they elect another leader.
+	if g.quiesced.Load() {
+		w.ticks = 0
+	}
+	g.tickedThisCycle = w.ticks > 0
+	for i := 0; i < w.ticks && i < 2*h.cfg.ElectionTicks; i++ {
+		g.rn.Tick()
+		g.ticks++
 	}
 	for _, id := range w.unreachable {
 		g.rn.ReportUnreachable(id)
@@ -502,6 +512,13 @@ func (h *Host) proposeAll(g *group, props []*proposal) {
 			continue
 		}
 		flush()
+		if err := checkConfChange(g.storage.currentConfState(), p.cc); err != nil {
+			g.mu.Lock()
+			delete(g.mu.pending, p.id)
+			g.mu.Unlock()
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: fmt.Errorf("%w: %v", ErrInvalidConfChange, err)}})
+			continue
+		}
 		if err := g.rn.ProposeConfChange(p.cc); err != nil {
 			dropped([]*proposal{p})
 			continue
@@ -647,6 +664,20 @@ func (h *Host) apply(g *group, committed []*raftpb.Entry, b *pebble.Batch, done 
 			cc, err := decodeConfChange(e)
 			if err != nil {
 				return nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+			}
+			if err := checkConfChange(g.storage.currentConfState(), cc); err != nil {
+				// raft would panic applying it (and again after every
+				// restart). Every replica finds it invalid against the same
+				// configuration and skips it alike; its proposer gets the
+				// error. (Propose refuses such changes; this covers any
+				// committed before it did.)
+				h.log.Error("committed membership change is invalid; skipped", "range", g.id, "index", e.GetIndex(), "err", err)
+				ent.Type = EntryEmpty
+				if len(cc.GetContext()) == len(CommandID{}) {
+					copy(ent.ID[:], cc.GetContext())
+					ent.Result = fmt.Errorf("%w: %v", ErrInvalidConfChange, err)
+				}
+				break
 			}
 			cs := g.rn.ApplyConfChange(cc)
 			g.storage.setConfState(cs)
@@ -838,4 +869,26 @@ func (g *group) publishProgress() {
 		m[id] = pr.Match
 	})
 	g.progress.Store(&m)
+}
+
+// checkConfChange reports whether raft could apply cc to the membership cs:
+// raft panics on a change it cannot apply (removing every voter, changing
+// two voters without joint consensus, leaving a joint configuration that is
+// not one, ...).
+func checkConfChange(cs *raftpb.ConfState, cc *raftpb.ConfChangeV2) error {
+	cfg, prs, err := confchange.Restore(confchange.Changer{Tracker: tracker.MakeProgressTracker(1, 0), LastIndex: 1}, cs)
+	if err != nil {
+		return err
+	}
+	trk := tracker.MakeProgressTracker(1, 0)
+	trk.Config, trk.Progress = cfg, prs
+	chg := confchange.Changer{Tracker: trk, LastIndex: 1}
+	if cc.LeaveJoint() {
+		_, _, err = chg.LeaveJoint()
+	} else if autoLeave, ok := cc.EnterJoint(); ok {
+		_, _, err = chg.EnterJoint(autoLeave, cc.GetChanges()...)
+	} else {
+		_, _, err = chg.Simple(cc.GetChanges()...)
+	}
+	return err
 }

@@ -485,6 +485,14 @@ func copyHardState(hs *raftpb.HardState) *raftpb.HardState {
 }
 
 // setConfState records the membership after a conf change applied.
+// currentConfState returns the membership of the last applied configuration
+// (the caller must not modify it).
+func (s *storage) currentConfState() *raftpb.ConfState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.confState
+}
+
 func (s *storage) setConfState(cs *raftpb.ConfState) {
 	s.mu.Lock()
 	s.mu.confState = proto.Clone(cs).(*raftpb.ConfState)

@@ -19,15 +19,16 @@ import (
 type MemNetwork struct {
 	mu struct {
 		sync.Mutex
-		handlers map[uint64]BatchHandler
-		clocks   map[uint64]Clock
-		links    map[[2]uint64]*memLink
-		cut      map[[2]uint64]bool
-		dropProb float64
-		snapFail bool
-		delay    time.Duration
-		rng      *rand.Rand
-		closed   bool
+		handlers  map[uint64]BatchHandler
+		clocks    map[uint64]Clock
+		links     map[[2]uint64]*memLink
+		cut       map[[2]uint64]bool
+		dropProb  float64
+		snapFail  bool
+		delay     time.Duration
+		snapDelay time.Duration
+		rng       *rand.Rand
+		closed    bool
 	}
 	wg sync.WaitGroup
 }
@@ -117,6 +118,14 @@ func (n *MemNetwork) FailSnapshots(fail bool) {
 	n.mu.Unlock()
 }
 
+// SetSnapshotDelay makes every snapshot transfer take at least d (a large
+// snapshot on a slow link).
+func (n *MemNetwork) SetSnapshotDelay(d time.Duration) {
+	n.mu.Lock()
+	n.mu.snapDelay = d
+	n.mu.Unlock()
+}
+
 // SetDelay delays the delivery of every batch by d.
 func (n *MemNetwork) SetDelay(d time.Duration) {
 	n.mu.Lock()
@@ -202,8 +211,17 @@ func (n *MemNetwork) sendSnapshot(ctx context.Context, from, to uint64, hdr *api
 	}
 	n.mu.Lock()
 	cut := n.mu.closed || n.mu.cut[[2]uint64{from, to}] || n.mu.cut[[2]uint64{to, from}]
-	h, fail := n.mu.handlers[to], n.mu.snapFail
+	h, fail, delay := n.mu.handlers[to], n.mu.snapFail, n.mu.snapDelay
 	n.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+	}
 	if fail {
 		return false, fmt.Errorf("raftgroup: memory network: snapshot stream from node %d to node %d broke", from, to)
 	}
