@@ -67,18 +67,27 @@ func raftApplied(t *testing.T, n *grouptest.Node, group uint64) uint64 {
 	return st.Applied
 }
 
-func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
-	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Truncation: &raftgroup.TruncationPolicy{MinEntries: 10}})
-	l := c.WaitLeader(1, waitTimeout)
-	f := l%3 + 1
+// truncatePastFollower cuts a follower of group 1 off, proposes n
+// increments of "n" and waits until the leader's log no longer holds what
+// the follower needs next. It returns the leader and the follower.
+func truncatePastFollower(t *testing.T, c *grouptest.Cluster, n int) (l, f uint64) {
+	t.Helper()
+	l = c.WaitLeader(1, waitTimeout)
+	f = l%3 + 1
 	c.Isolate(f)
-	for i := 0; i < 60; i++ {
+	for i := 0; i < n; i++ {
 		mustPropose(t, c, 1, "incr n")
 	}
-	// The policy ignores the unreachable follower: the others truncate.
 	c.WaitFor(waitTimeout, "the leader to truncate past the lagging follower", func() bool {
 		return firstIndex(t, c.Node(l), 1) > raftApplied(t, c.Node(f), 1)+1
 	})
+	return l, f
+}
+
+func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, Truncation: &raftgroup.TruncationPolicy{MinEntries: 10}})
+	// The policy ignores the unreachable follower: the others truncate.
+	_, f := truncatePastFollower(t, c, 60)
 	c.Net.Heal()
 	waitApplied(t, c, 1, "n", "60")
 
@@ -132,15 +141,7 @@ func TestBriefOutageCatchesUpFromLog(t *testing.T) {
 func TestSnapshotCatchUpUnderLoad(t *testing.T) {
 	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, TickInterval: 5 * time.Millisecond,
 		Truncation: &raftgroup.TruncationPolicy{MinEntries: 10, MaxLagEntries: 50}})
-	l := c.WaitLeader(1, waitTimeout)
-	f := l%3 + 1
-	c.Isolate(f)
-	for i := 0; i < 150; i++ {
-		mustPropose(t, c, 1, "incr n")
-	}
-	c.WaitFor(waitTimeout, "the leader to truncate past the follower", func() bool {
-		return firstIndex(t, c.Node(l), 1) > raftApplied(t, c.Node(f), 1)+1
-	})
+	l, f := truncatePastFollower(t, c, 150)
 	// The snapshot takes long enough for the leader to apply (and, but for
 	// the rule, truncate) well past its index meanwhile.
 	c.Net.SetSnapshotDelay(300 * time.Millisecond)

@@ -2,16 +2,13 @@ package raftgroup
 
 import (
 	"bytes"
-	"net"
 	"testing"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meridiandb/meridian/api"
-	"github.com/meridiandb/meridian/hlc"
 )
 
 // bigAppend is an append to group carrying one entry of n bytes.
@@ -87,22 +84,8 @@ func TestOutboxBounds(t *testing.T) {
 // default 4 MiB receive limit, queued before the stream is up, all arrive
 // — in batches the receiver accepts — and the stream never breaks.
 func TestGRPCTransportLargeAppends(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := hlc.NewClock(hlc.SystemClock{}, 500*time.Millisecond)
-	recv := NewGRPCTransport(GRPCTransportConfig{NodeID: 2, Clock: clock})
-	h := recordingHandler{batches: make(chan *api.RaftMessageBatch, 64)}
-	recv.SetHandler(h)
-	srv := grpc.NewServer(ServerOptions()...) // gRPC's default receive limit
-	api.RegisterRaftTransportServer(srv, recv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	defer recv.Close()
-
-	send := NewGRPCTransport(GRPCTransportConfig{NodeID: 1, Clock: clock, Resolver: func(uint64) (string, error) { return lis.Addr().String(), nil }})
-	defer send.Close()
+	// gRPC's default receive limit.
+	h, send := transportPair(t, 64, ServerOptions()...)
 	const n, size = 12, 900 << 10
 	for i := range n {
 		if !send.Send(2, bigAppend(7, uint64(10+i), size)) {

@@ -223,6 +223,32 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Fuzz(sameAsProto)
 }
 
+// transportPair starts node 2's transport on a gRPC server with opts, on
+// loopback, delivering into a recordingHandler with room for buffered
+// batches, and returns it with node 1's transport, which dials it. Both stop
+// with the test.
+func transportPair(t *testing.T, buffered int, opts ...grpc.ServerOption) (recordingHandler, *GRPCTransport) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := hlc.NewClock(hlc.SystemClock{}, 500*time.Millisecond)
+	recv := NewGRPCTransport(GRPCTransportConfig{NodeID: 2, Clock: clock})
+	h := recordingHandler{batches: make(chan *api.RaftMessageBatch, buffered)}
+	recv.SetHandler(h)
+	srv := grpc.NewServer(opts...)
+	api.RegisterRaftTransportServer(srv, recv)
+	go func() { _ = srv.Serve(lis) }()
+	send := NewGRPCTransport(GRPCTransportConfig{NodeID: 1, Clock: clock, Resolver: func(uint64) (string, error) { return lis.Addr().String(), nil }})
+	t.Cleanup(func() {
+		send.Close()
+		srv.Stop()
+		recv.Close()
+	})
+	return h, send
+}
+
 // recordingHandler keeps the batches a transport delivers.
 type recordingHandler struct{ batches chan *api.RaftMessageBatch }
 
@@ -235,16 +261,8 @@ func (recordingHandler) HandleSnapshot(context.Context, *api.SnapshotHeader, []b
 // "meridian-raft" content-subtype, so batches reach decodeBatch rather than
 // gRPC's generic proto codec, and arrive intact.
 func TestGRPCTransportUsesRaftCodec(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	contentType := make(chan string, 1)
-	clock := hlc.NewClock(hlc.SystemClock{}, 500*time.Millisecond)
-	recv := NewGRPCTransport(GRPCTransportConfig{NodeID: 2, Clock: clock})
-	h := recordingHandler{batches: make(chan *api.RaftMessageBatch, 1)}
-	recv.SetHandler(h)
-	srv := grpc.NewServer(append(ServerOptions(), grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	h, send := transportPair(t, 1, append(ServerOptions(), grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if md, ok := metadata.FromIncomingContext(ss.Context()); ok && len(md.Get("content-type")) > 0 {
 			select {
 			case contentType <- md.Get("content-type")[0]:
@@ -253,13 +271,6 @@ func TestGRPCTransportUsesRaftCodec(t *testing.T) {
 		}
 		return handler(srv, ss)
 	}))...)
-	api.RegisterRaftTransportServer(srv, recv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	defer recv.Close()
-
-	send := NewGRPCTransport(GRPCTransportConfig{NodeID: 1, Clock: clock, Resolver: func(uint64) (string, error) { return lis.Addr().String(), nil }})
-	defer send.Close()
 	app := raftpb.MsgApp
 	msg := &raftpb.Message{Type: &app, To: proto.Uint64(2), From: proto.Uint64(1), Term: proto.Uint64(4), Index: proto.Uint64(9),
 		Entries: []*raftpb.Entry{{Term: proto.Uint64(4), Index: proto.Uint64(10), Data: []byte("cmd")}}}
