@@ -231,6 +231,9 @@ type group struct {
 
 	// quiesced groups are not ticked (read by Tick without the worker).
 	quiesced atomic.Bool
+	// quietLeaderNode: the node of the leader a quiesced follower sleeps
+	// under (ReportNodeDown wakes it when that node dies).
+	quietLeaderNode atomic.Uint64
 
 	mu struct {
 		sync.Mutex

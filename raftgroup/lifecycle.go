@@ -471,10 +471,13 @@ func (h *Host) maybeQuiesceLeader(g *group) {
 // maybeQuiesceFollower quiesces a follower told to by its leader, if it
 // agrees it has everything the leader has.
 func (h *Host) maybeQuiesceFollower(g *group, m *raftpb.Message) {
+	leaderNode := g.nodeOf(m.GetFrom())
+	// Checked and set under the host's lock, which ReportNodeDown takes to
+	// record a death: either it sees this group quiesced and wakes it, or
+	// this sees the death.
 	h.mu.RLock()
-	_, leaderDown := h.mu.down[g.nodeOf(m.GetFrom())]
-	h.mu.RUnlock()
-	if leaderDown {
+	defer h.mu.RUnlock()
+	if _, down := h.mu.down[leaderNode]; down {
 		// A quiesce heartbeat the dead leader sent before it died must not
 		// put the group back to sleep.
 		return
@@ -483,6 +486,9 @@ func (h *Host) maybeQuiesceFollower(g *group, m *raftpb.Message) {
 	_, last := g.storage.firstAndLast()
 	if bs.RaftState == raft.StateFollower && bs.GetTerm() == m.GetTerm() && bs.Lead == m.GetFrom() &&
 		bs.GetCommit() == m.GetCommit() && last == m.GetCommit() {
+		// The leader it sleeps under, for ReportNodeDown: the published
+		// status may still name the previous one.
+		g.quietLeaderNode.Store(leaderNode)
 		g.quiesced.Store(true)
 	}
 }
@@ -494,13 +500,15 @@ func (h *Host) ReportNodeDown(nodeID uint64) {
 	h.mu.Lock()
 	h.mu.down[nodeID] = now
 	h.mu.Unlock()
+	// A follower quiescing concurrently either saw the death or is
+	// quiesced by now (maybeQuiesceFollower).
 	h.mu.RLock()
 	var wake []uint64
 	for id, g := range h.mu.groups {
 		if !g.quiesced.Load() {
 			continue
 		}
-		if st := g.status.Load(); st.LeaderNode == nodeID {
+		if st := g.status.Load(); st.LeaderNode == nodeID || g.quietLeaderNode.Load() == nodeID {
 			g.quiesced.Store(false)
 			wake = append(wake, id)
 		}
