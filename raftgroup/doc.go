@@ -141,14 +141,16 @@
 // learner first, then promote — the caller sequences that);
 // TransferLeadership; DestroyGroup deletes a replica's raft state durably.
 // raftgroup refuses (not proposed) a change raft would silently drop because
-// another is pending.
+// another is pending, and one raft could not apply to the current membership
+// (it would panic applying it on every replica); a committed one of those is
+// skipped alike everywhere.
 //
 // # Quiescence
 //
 // A leader with nothing pending whose followers have every entry stops
 // ticking and sends its followers a heartbeat marked quiesce; they stop
 // ticking too. Idle groups then send nothing and cost almost nothing (Tick
-// skips them). A group wakes on a proposal, a read, a membership or
+// skips them, and ticks queued before a group quiesced are dropped). A group wakes on a proposal, a read, a membership or
 // leadership request, or any message other than quiesce heartbeats and
 // heartbeat responses; and when the caller reports, from node liveness,
 // that the node of its leader died (ReportNodeDown) — otherwise a quiesced

@@ -336,7 +336,9 @@ func (h *Host) maybeTruncate(g *group) {
 // remove voters and learners, joint consensus when it changes more than one
 // voter) and returns once it applied on this replica, with the resulting
 // membership. Errors are classified as for Propose; ErrConfChangeInProgress
-// (not proposed) means another change has not applied yet.
+// (not proposed) means another change has not applied yet, and
+// ErrInvalidConfChange (not proposed) that raft could not apply this one to
+// the current membership.
 //
 // The replica → node map of every member must already include added
 // replicas (SetPeers), so messages can reach them; a replica added on a new
