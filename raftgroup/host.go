@@ -138,6 +138,10 @@ type Metrics struct {
 	SnapshotsFailed  uint64 // snapshot sends that failed (retried with backoff)
 	Truncations      uint64
 	Quiesced         uint64 // times a leader quiesced a group
+	// StreamBreaks counts message streams to peers that broke (a failed
+	// dial too), each dropping what was queued for that peer; from a
+	// transport that counts them (GRPCTransport).
+	StreamBreaks uint64
 	// HeartbeatsElided counts heartbeats not sent because an append since
 	// the previous one told the follower as much.
 	HeartbeatsElided uint64
@@ -414,7 +418,12 @@ func (h *Host) Status(groupID uint64) (Status, error) {
 
 // Metrics returns the host's counters.
 func (h *Host) Metrics() Metrics {
+	var breaks uint64
+	if t, ok := h.cfg.Transport.(interface{ StreamBreaks() uint64 }); ok {
+		breaks = t.StreamBreaks()
+	}
 	return Metrics{
+		StreamBreaks:     breaks,
 		Cycles:           h.metrics.cycles.Load(),
 		Fsyncs:           h.metrics.fsyncs.Load(),
 		EntriesAppended:  h.metrics.appended.Load(),

@@ -300,6 +300,7 @@ func (m *Metrics) RegisterStore(s *ranges.Store) error {
 		hc("raft.messages.sent", "{message}", "Raft messages sent to other nodes.", func(x raftgroup.Metrics) uint64 { return x.MessagesSent }),
 		hc("raft.messages.dropped", "{message}", "Raft messages the transport refused (queue full, no route).", func(x raftgroup.Metrics) uint64 { return x.MessagesDropped }),
 		hc("raft.messages.received", "{message}", "Raft messages received from other nodes.", func(x raftgroup.Metrics) uint64 { return x.MessagesRecv }),
+		hc("raft.transport.stream_breaks", "{break}", "Raft message streams to peers that broke or failed to dial (each drops what was queued for that peer).", func(x raftgroup.Metrics) uint64 { return x.StreamBreaks }),
 		hc("raft.snapshots.sent", "{snapshot}", "Snapshots this node sent that a follower applied.", func(x raftgroup.Metrics) uint64 { return x.SnapshotsSent }),
 		hc("raft.snapshots.applied", "{snapshot}", "Snapshots this node applied.", func(x raftgroup.Metrics) uint64 { return x.SnapshotsApplied }),
 		hc("raft.snapshots.failed", "{snapshot}", "Snapshot sends that failed (retried with backoff).", func(x raftgroup.Metrics) uint64 { return x.SnapshotsFailed }),
