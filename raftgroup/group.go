@@ -237,11 +237,12 @@ type group struct {
 
 	mu struct {
 		sync.Mutex
-		work     groupWork
-		peers    map[uint64]uint64 // replica ID -> node ID
-		pending  map[CommandID]*proposal
-		snapsOut map[uint64]uint64        // replica ID → index of the snapshot being sent to it (0 until taken)
-		backoff  map[uint64]time.Duration // per-replica snapshot retry backoff
+		work      groupWork
+		peers     map[uint64]uint64 // replica ID -> node ID
+		pending   map[CommandID]*proposal
+		snapsOut  map[uint64]uint64        // replica ID → index of the snapshot being sent to it (0 until taken)
+		snapsSent map[uint64]uint64        // replica ID → index of a snapshot it applied, until it acknowledges it (leader)
+		backoff   map[uint64]time.Duration // per-replica snapshot retry backoff
 		// closed is set once the group stopped taking work: it failed
 		// (wraps ErrGroupFailed), was destroyed (ErrGroupDestroyed), or its
 		// host stopped (ErrStopped). Work queued after that is refused.
@@ -287,6 +288,23 @@ func (g *group) pendingLocked(id CommandID) bool {
 		}
 	}
 	return false
+}
+
+// requeue puts back what answer does not end (reports, truncation,
+// campaign and transfer requests, ticks) of work taken for a cycle that
+// could not run it; messages are dropped (raft resends what matters).
+func (g *group) requeue(w groupWork) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	q := &g.mu.work
+	q.snapReports = append(w.snapReports, q.snapReports...)
+	q.unreachable = append(w.unreachable, q.unreachable...)
+	q.truncate = max(q.truncate, w.truncate)
+	q.campaign = q.campaign || w.campaign
+	if q.transfer == 0 {
+		q.transfer = w.transfer
+	}
+	q.ticks += w.ticks
 }
 
 // takeWork hands the worker everything queued since its last cycle.

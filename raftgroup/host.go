@@ -347,6 +347,7 @@ func (h *Host) CreateGroup(gc GroupConfig) error {
 	}
 	g.mu.pending = make(map[CommandID]*proposal)
 	g.mu.snapsOut = make(map[uint64]uint64)
+	g.mu.snapsSent = make(map[uint64]uint64)
 	g.mu.backoff = make(map[uint64]time.Duration)
 	g.applied.Store(applied)
 	g.appliedUncommitted = applied
@@ -496,7 +497,9 @@ func (h *Host) propose(ctx context.Context, groupID uint64, p *proposal) (any, e
 				return nil, &NotProposedError{Group: groupID, Reason: ctx.Err()}
 			}
 		}
-		delete(g.mu.pending, id)
+		if g.mu.pending[id] == p { // not another proposal with its ID
+			delete(g.mu.pending, id)
+		}
 		g.mu.Unlock()
 		// The worker may have finished it in the meantime.
 		select {

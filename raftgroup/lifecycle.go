@@ -118,9 +118,13 @@ func (h *Host) startSnapshot(g *group, m *raftpb.Message) {
 			}
 		}
 		g.mu.Lock()
+		idx := g.mu.snapsOut[m.GetTo()]
 		delete(g.mu.snapsOut, m.GetTo())
 		if ok {
 			delete(g.mu.backoff, m.GetTo())
+			// Its acknowledgement comes by the message stream, later:
+			// until then raft still has the follower where it was.
+			g.mu.snapsSent[m.GetTo()] = idx
 		} else {
 			g.mu.backoff[m.GetTo()] = min(max(2*backoff, minSnapshotBackoff), maxSnapshotBackoff)
 		}
@@ -304,21 +308,38 @@ func (h *Host) maybeTruncate(g *group) {
 	if g.rn.BasicStatus().RaftState == raft.StateLeader {
 		// Keep what a live follower within MaxLagEntries still needs; one
 		// not heard from for two election timeouts gets a snapshot later.
+		live := 2 * h.cfg.ElectionTicks
+		match := make(map[uint64]uint64)
 		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-			if id == g.replicaID || !g.heardRecently(id, 2*h.cfg.ElectionTicks) {
+			match[id] = pr.Match
+			if id == g.replicaID || !g.heardRecently(id, live) {
 				return
 			}
 			if pr.Match < target && applied-pr.Match <= p.MaxLagEntries {
 				target = pr.Match
 			}
 		})
-		// And what follows a snapshot on its way: the follower continues
-		// from its index. Until the snapshot is taken its index is not
-		// known, so nothing is truncated.
+		// And what follows a snapshot to a live follower, from when it is
+		// taken until the follower acknowledges its index: the follower
+		// continues from there. (Until the snapshot is taken its index is
+		// not known, and nothing is truncated.)
 		g.mu.Lock()
-		for _, idx := range g.mu.snapsOut {
+		for id, idx := range g.mu.snapsOut {
+			if g.heardRecently(id, live) {
+				target = min(target, idx)
+			}
+		}
+		for id, idx := range g.mu.snapsSent {
+			if match[id] >= idx || !g.heardRecently(id, live) {
+				delete(g.mu.snapsSent, id)
+				continue
+			}
 			target = min(target, idx)
 		}
+		g.mu.Unlock()
+	} else {
+		g.mu.Lock()
+		clear(g.mu.snapsSent)
 		g.mu.Unlock()
 	}
 	if target+1 < first+p.MinEntries/2 {
@@ -352,7 +373,9 @@ func (h *Host) ProposeConfChange(ctx context.Context, groupID uint64, cc *raftpb
 		return nil, err
 	}
 	if err, ok := res.(error); ok {
-		return nil, err // committed, but invalid: it changed nothing
+		// Committed, but invalid: every replica skipped it, it changed
+		// nothing.
+		return nil, &NotProposedError{Group: groupID, Reason: err}
 	}
 	cs, _ := res.(*raftpb.ConfState)
 	return cs, nil

@@ -170,6 +170,52 @@ func TestSnapshotCatchUpUnderLoad(t *testing.T) {
 	t.Logf("follower applied %d snapshots; %d sends failed", c.Node(f).Host.Metrics().SnapshotsApplied, c.Node(l).Host.Metrics().SnapshotsFailed)
 }
 
+// TestSnapshotProtectedUntilAcknowledged: after a follower applied a
+// snapshot, the leader keeps the entries after its index until the
+// follower's acknowledgement arrives (by the message stream, later); until
+// then raft still has the follower far behind. Cutting them in that window
+// cost the follower a second snapshot. The window is a few milliseconds
+// here, so this does not reliably fail without the rule (a reviewer's
+// variant did in 2 of 5 runs); it holds the behaviour: one snapshot.
+func TestSnapshotProtectedUntilAcknowledged(t *testing.T) {
+	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, TickInterval: 20 * time.Millisecond,
+		Truncation: &raftgroup.TruncationPolicy{MinEntries: 10, MaxLagEntries: 1000}})
+	l, f := truncatePastFollower(t, c, 1100)
+	st0, _ := c.Node(l).Host.Status(1)
+	c.Net.SetSnapshotDelay(300 * time.Millisecond)
+	c.Net.SetDelay(2 * time.Millisecond) // the acknowledgement comes after the snapshot's answer
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < 1; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				pctx, pcancel := context.WithTimeout(ctx, time.Second)
+				if _, err := c.Node(l).Host.Propose(pctx, 1, []byte("incr m")); raftgroup.IsNotProposed(err) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				pcancel()
+			}
+		}()
+	}
+	c.Net.Heal()
+	c.WaitFor(waitTimeout, "the follower to get its snapshot and entries after it", func() bool {
+		return c.Node(f).Host.Metrics().SnapshotsApplied > 0 && raftApplied(t, c.Node(f), 1) > raftApplied(t, c.Node(l), 1)-50
+	})
+	cancel()
+	wg.Wait()
+	st, _ := c.Node(l).Host.Status(1)
+	n := c.Node(f).Host.Metrics().SnapshotsApplied
+	if st.Term != st0.Term || !st.IsLeader() {
+		t.Logf("leadership moved (term %d -> %d); %d snapshots", st0.Term, st.Term, n)
+		return
+	}
+	if n != 1 {
+		t.Fatalf("the follower needed %d snapshots", n)
+	}
+}
+
 func TestAddedReplicaGetsSnapshotThenEntries(t *testing.T) {
 	c := grouptest.NewCluster(t, grouptest.Options{Nodes: 3, Groups: 1, GRPC: true, TickInterval: 10 * time.Millisecond})
 	c.WaitLeader(1, waitTimeout)

@@ -117,6 +117,8 @@ func (h *Host) cycle(ids []uint64, readies []readyGroup) ([]readyGroup, []uint64
 				if r.destroy != nil {
 					r.destroy <- err
 					r.g.answer(r.work, err) // taken with the destroy
+					r.g.requeue(r.work)
+					h.sched.enqueue(r.g.id)
 					continue
 				}
 				if r.snapIn != nil {
@@ -515,8 +517,17 @@ func (h *Host) proposeAll(g *group, props []*proposal) {
 		if err := checkConfChange(g.storage.currentConfState(), p.cc); err != nil {
 			g.mu.Lock()
 			delete(g.mu.pending, p.id)
+			reason := fmt.Errorf("%w: %v", ErrInvalidConfChange, err)
+			for _, q := range g.mu.pending {
+				if q.cc != nil {
+					// Checked against the membership before a change still
+					// pending: raft would refuse it for that reason.
+					reason = ErrConfChangeInProgress
+					break
+				}
+			}
 			g.mu.Unlock()
-			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: fmt.Errorf("%w: %v", ErrInvalidConfChange, err)}})
+			p.finish(proposalResult{err: &NotProposedError{Group: g.id, Reason: reason}})
 			continue
 		}
 		if err := g.rn.ProposeConfChange(p.cc); err != nil {
