@@ -108,6 +108,31 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 }
 
+// proposeInLoop has n goroutines propose "incr m" to group 1 on h, one
+// command at a time (backing off when h is not the leader), until the
+// returned stop is called; stop waits for them.
+func proposeInLoop(h *raftgroup.Host, n int) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				pctx, pcancel := context.WithTimeout(ctx, time.Second)
+				if _, err := h.Propose(pctx, 1, []byte("incr m")); raftgroup.IsNotProposed(err) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				pcancel()
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // TestBriefOutageCatchesUpFromLog: a follower cut off for about one
 // election timeout, lagging well within MaxLagEntries, catches up from the
 // leader's log, not by snapshot. (raft marks every follower inactive at each
@@ -145,26 +170,13 @@ func TestSnapshotCatchUpUnderLoad(t *testing.T) {
 	// The snapshot takes long enough for the leader to apply (and, but for
 	// the rule, truncate) well past its index meanwhile.
 	c.Net.SetSnapshotDelay(300 * time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				pctx, pcancel := context.WithTimeout(ctx, time.Second)
-				_, _ = c.Node(l).Host.Propose(pctx, 1, []byte("incr m"))
-				pcancel()
-			}
-		}()
-	}
+	stop := proposeInLoop(c.Node(l).Host, 4)
 	c.Net.Heal()
 	// Under load, the follower gets within reach of the leader.
 	c.WaitFor(waitTimeout, "the follower to catch up under load", func() bool {
 		return raftApplied(t, c.Node(f), 1)+50 >= raftApplied(t, c.Node(l), 1)
 	})
-	cancel()
-	wg.Wait()
+	stop()
 	// Without the rule it never got there (snapshot after snapshot). The
 	// counts vary with leadership moves on a loaded machine: logged only.
 	t.Logf("follower applied %d snapshots; %d sends failed", c.Node(f).Host.Metrics().SnapshotsApplied, c.Node(l).Host.Metrics().SnapshotsFailed)
@@ -184,27 +196,12 @@ func TestSnapshotProtectedUntilAcknowledged(t *testing.T) {
 	st0, _ := c.Node(l).Host.Status(1)
 	c.Net.SetSnapshotDelay(300 * time.Millisecond)
 	c.Net.SetDelay(2 * time.Millisecond) // the acknowledgement comes after the snapshot's answer
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := 0; i < 1; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				pctx, pcancel := context.WithTimeout(ctx, time.Second)
-				if _, err := c.Node(l).Host.Propose(pctx, 1, []byte("incr m")); raftgroup.IsNotProposed(err) {
-					time.Sleep(10 * time.Millisecond)
-				}
-				pcancel()
-			}
-		}()
-	}
+	stop := proposeInLoop(c.Node(l).Host, 1)
 	c.Net.Heal()
 	c.WaitFor(waitTimeout, "the follower to get its snapshot and entries after it", func() bool {
 		return c.Node(f).Host.Metrics().SnapshotsApplied > 0 && raftApplied(t, c.Node(f), 1) > raftApplied(t, c.Node(l), 1)-50
 	})
-	cancel()
-	wg.Wait()
+	stop()
 	st, _ := c.Node(l).Host.Status(1)
 	n := c.Node(f).Host.Metrics().SnapshotsApplied
 	if st.Term != st0.Term || !st.IsLeader() {
