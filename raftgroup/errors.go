@@ -48,6 +48,8 @@ func (e *OutcomeUnknownError) Unwrap() error { return e.Reason }
 var (
 	// ErrNotLeader: this replica is not the group's leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrCommandTooLarge: the command exceeds Config.MaxCommandBytes.
+	ErrCommandTooLarge = errors.New("command too large")
 	// ErrInvalidConfChange: raft cannot apply this membership change to the
 	// group's current membership (it would remove every voter, change two
 	// voters at once outside joint consensus, ...).

@@ -55,6 +55,12 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxSnapshotBytes bounds a snapshot sent or received (default 512 MiB).
 	MaxSnapshotBytes int64
+	// MaxCommandBytes bounds a proposed command (default 12 MiB); Propose
+	// refuses a larger one (ErrCommandTooLarge). An entry travels alone in a
+	// message when it is large, so every node's gRPC server must accept
+	// messages of this size plus a little: one it refused would break the
+	// raft stream to it, for every group, each time raft resent it.
+	MaxCommandBytes int
 	// Truncation, if set, is the policy every replica applies to keep its
 	// log short; nil leaves truncation to explicit Truncate calls.
 	Truncation *TruncationPolicy
@@ -78,6 +84,10 @@ type Observer interface {
 	// handed it to raft.
 	ProposalApplied(d time.Duration)
 }
+
+// DefaultMaxCommandBytes is Config.MaxCommandBytes's default: under the
+// 16 MiB a node's gRPC server accepts (server.MaxMessageBytes).
+const DefaultMaxCommandBytes = 12 << 20
 
 // defaultWorkers is one worker per two processors (GOMAXPROCS), at least 1
 // and at most 8. Each worker's cycle ends in an fsync; a worker that finds
@@ -114,6 +124,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxSnapshotBytes <= 0 {
 		c.MaxSnapshotBytes = 512 << 20
+	}
+	if c.MaxCommandBytes <= 0 {
+		c.MaxCommandBytes = DefaultMaxCommandBytes
 	}
 	if c.Truncation != nil {
 		p := *c.Truncation
@@ -454,6 +467,9 @@ func (h *Host) Propose(ctx context.Context, groupID uint64, cmd []byte) (any, er
 // a command whose earlier outcome was unknown: the state machine sees the
 // same ID and can recognise the duplicate.
 func (h *Host) ProposeWithID(ctx context.Context, groupID uint64, id CommandID, cmd []byte) (any, error) {
+	if len(cmd) > h.cfg.MaxCommandBytes {
+		return nil, &NotProposedError{Group: groupID, Reason: fmt.Errorf("%w: %d bytes, the limit is %d", ErrCommandTooLarge, len(cmd), h.cfg.MaxCommandBytes)}
+	}
 	return h.propose(ctx, groupID, &proposal{id: id, data: encodeCommand(id, cmd), doneCh: make(chan proposalResult, 1)})
 }
 

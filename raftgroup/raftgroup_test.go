@@ -362,6 +362,14 @@ func TestProposeErrors(t *testing.T) {
 	if _, err := c.Node(l).Host.Propose(cctx, 1, []byte("put a b")); !raftgroup.IsNotProposed(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled context: got %v", err)
 	}
+	// A command no node's gRPC server would take, refused before raft.
+	huge := make([]byte, raftgroup.DefaultMaxCommandBytes+1)
+	if _, err := c.Node(l).Host.Propose(ctx, 1, huge); !raftgroup.IsNotProposed(err) || !errors.Is(err, raftgroup.ErrCommandTooLarge) {
+		t.Fatalf("oversized command: got %v", err)
+	}
+	if _, err := c.Node(l).Host.Propose(ctx, 1, []byte("put a c")); err != nil {
+		t.Fatalf("after the oversized command: %v", err)
+	}
 }
 
 // TestCrashUnderLoad crashes nodes (losing every unsynced write) while

@@ -3,6 +3,7 @@ package ranges
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -260,6 +261,9 @@ func (r *Replica) propose(ctx context.Context, cmd *api.ReplicatedCommand) (any,
 	span.End()
 	switch {
 	case err == nil:
+	case errors.Is(err, raftgroup.ErrCommandTooLarge):
+		// No replica would take it: a client error, not one to retry.
+		return nil, &api.InvalidRequestError{Message: fmt.Sprintf("range %d: the write is too large to replicate: %v", r.rangeID, err)}
 	case raftgroup.IsNotProposed(err):
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
