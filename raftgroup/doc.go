@@ -91,8 +91,11 @@
 // GRPCTransport keeps one bidirectional gRPC stream per peer node
 // (Single-Socket Channel) carrying batches of messages for every group
 // (Request Batch), written without waiting for replies (Request Pipeline),
-// fed by a bounded queue per peer (full → drop; raft retransmits), re-dialled
-// with backoff. Every batch carries the sender's HLC reading, and the
+// fed by a queue per peer bounded in messages and bytes (full → drop; raft
+// retransmits), in batches of at most 2 MiB (a larger message goes alone) so
+// the receiver's gRPC limit never breaks the stream, re-dialled with
+// backoff (StreamBreaks counts the breaks). Commands are bounded by
+// Config.MaxCommandBytes, below what a node's server accepts. Every batch carries the sender's HLC reading, and the
 // receiver ratchets its clock with it (a reading too far ahead is rejected
 // and the batch dropped). Both ends set fixed flow-control windows (dial
 // options, and ServerOptions for the node's gRPC server): gRPC's dynamic
@@ -150,8 +153,8 @@
 // A leader with nothing pending whose followers have every entry stops
 // ticking and sends its followers a heartbeat marked quiesce; they stop
 // ticking too. Idle groups then send nothing and cost almost nothing (Tick
-// skips them, and ticks queued before a group quiesced are dropped). A group wakes on a proposal, a read, a membership or
-// leadership request, or any message other than quiesce heartbeats and
+// skips them, and ticks queued before a group quiesced are dropped). A
+// group wakes on a proposal, a read, a membership or leadership request, or any message other than quiesce heartbeats and
 // heartbeat responses; and when the caller reports, from node liveness,
 // that the node of its leader died (ReportNodeDown) — otherwise a quiesced
 // group would never elect again. Heartbeats are coalesced by the transport:
