@@ -484,7 +484,6 @@ func copyHardState(hs *raftpb.HardState) *raftpb.HardState {
 	return &raftpb.HardState{Term: proto.Uint64(hs.GetTerm()), Vote: proto.Uint64(hs.GetVote()), Commit: proto.Uint64(hs.GetCommit())}
 }
 
-// setConfState records the membership after a conf change applied.
 // currentConfState returns the membership of the last applied configuration
 // (the caller must not modify it).
 func (s *storage) currentConfState() *raftpb.ConfState {
@@ -493,6 +492,7 @@ func (s *storage) currentConfState() *raftpb.ConfState {
 	return s.mu.confState
 }
 
+// setConfState records the membership after a conf change applied.
 func (s *storage) setConfState(cs *raftpb.ConfState) {
 	s.mu.Lock()
 	s.mu.confState = proto.Clone(cs).(*raftpb.ConfState)
