@@ -61,79 +61,82 @@ func messageSize(m *api.RaftMessage) int {
 }
 
 // outbox is one peer's queue of outgoing messages, bounded in messages and
-// bytes. Any goroutine puts; one goroutine at a time takes batches.
+// bytes. Any goroutine puts; one goroutine at a time takes batches: it waits
+// on ch when pending has nothing, then calls batch.
 type outbox struct {
-	ch    chan *api.RaftMessage
-	bytes atomic.Int64 // of the messages in ch
-	carry *api.RaftMessage
+	ch    chan queued
+	bytes atomic.Int64 // of the messages in ch and carry
+	carry queued       // taken from ch by batch, not yet sent (taker only)
+}
+
+// queued is a message with its size, measured once when it is put.
+type queued struct {
+	m    *api.RaftMessage
+	size int
 }
 
 func newOutbox() *outbox {
-	return &outbox{ch: make(chan *api.RaftMessage, defaultQueueLen)}
+	return &outbox{ch: make(chan queued, defaultQueueLen)}
 }
 
 // put queues m; false if the queue is full.
 func (o *outbox) put(m *api.RaftMessage) bool {
-	size := int64(messageSize(m))
-	if after := o.bytes.Add(size); after > maxQueueBytes && after != size {
-		o.bytes.Add(-size)
+	q := queued{m, messageSize(m)}
+	if after := o.bytes.Add(int64(q.size)); after > maxQueueBytes && after != int64(q.size) {
+		o.bytes.Add(int64(-q.size))
 		return false
 	}
 	select {
-	case o.ch <- m:
+	case o.ch <- q:
 		return true
 	default:
-		o.bytes.Add(-size)
+		o.bytes.Add(int64(-q.size))
 		return false
 	}
 }
 
 // pending returns the message a previous batch left over, if any: it goes
 // first in the next batch.
-func (o *outbox) pending() *api.RaftMessage {
-	m := o.carry
-	o.carry = nil
-	return m
+func (o *outbox) pending() (queued, bool) {
+	q := o.carry
+	o.carry = queued{}
+	return q, q.m != nil
 }
 
-// received accounts for a message taken from ch by the caller.
-func (o *outbox) received(m *api.RaftMessage) int {
-	size := messageSize(m)
-	o.bytes.Add(int64(-size))
-	return size
-}
-
-// batch returns first followed by what is queued, within maxBatchMessages
-// and maxBatchBytes; a message that would overflow it is kept for the next
-// batch (pending). first comes from pending or, accounted with received,
-// from ch.
-func (o *outbox) batch(msgs []*api.RaftMessage, first *api.RaftMessage) []*api.RaftMessage {
-	msgs = append(msgs[:0], first)
-	size := messageSize(first)
+// batch returns first (from pending or ch) followed by what is queued,
+// within maxBatchMessages and maxBatchBytes; a message that would overflow
+// it is kept for the next batch (pending).
+func (o *outbox) batch(msgs []*api.RaftMessage, first queued) []*api.RaftMessage {
+	msgs = append(msgs[:0], first.m)
+	size := first.size
 	for len(msgs) < maxBatchMessages {
 		select {
-		case m := <-o.ch:
-			n := o.received(m)
-			if size+n > maxBatchBytes {
-				o.carry = m
+		case q := <-o.ch:
+			if size+q.size > maxBatchBytes {
+				o.carry = q
+				o.bytes.Add(int64(-size))
 				return msgs
 			}
-			size += n
-			msgs = append(msgs, m)
+			size += q.size
+			msgs = append(msgs, q.m)
 		default:
+			o.bytes.Add(int64(-size))
 			return msgs
 		}
 	}
+	o.bytes.Add(int64(-size))
 	return msgs
 }
 
 // clear drops everything queued (a broken stream's backlog).
 func (o *outbox) clear() {
-	o.carry = nil
+	if q, ok := o.pending(); ok {
+		o.bytes.Add(int64(-q.size))
+	}
 	for {
 		select {
-		case m := <-o.ch:
-			o.received(m)
+		case q := <-o.ch:
+			o.bytes.Add(int64(-q.size))
 		default:
 			return
 		}

@@ -240,8 +240,8 @@ func (t *GRPCTransport) stream(to uint64, p *grpcPeer) error {
 	}()
 	msgs := make([]*api.RaftMessage, 0, 64)
 	for {
-		first := p.out.pending()
-		if first == nil {
+		first, ok := p.out.pending()
+		if !ok {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -249,7 +249,6 @@ func (t *GRPCTransport) stream(to uint64, p *grpcPeer) error {
 				broken <- err // for the deferred wait
 				return err
 			case first = <-p.out.ch:
-				p.out.received(first)
 			}
 		}
 		msgs = p.out.batch(msgs, first)

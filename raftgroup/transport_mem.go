@@ -173,13 +173,12 @@ func (n *MemNetwork) send(from, to uint64, msg *api.RaftMessage) bool {
 func (n *MemNetwork) deliver(from, to uint64, l *memLink) {
 	defer n.wg.Done()
 	for {
-		first := l.out.pending()
-		if first == nil {
+		first, ok := l.out.pending()
+		if !ok {
 			select {
 			case <-l.stop:
 				return
 			case first = <-l.out.ch:
-				l.out.received(first)
 			}
 		}
 		msgs := l.out.batch(nil, first)
