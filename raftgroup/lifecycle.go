@@ -308,33 +308,36 @@ func (h *Host) maybeTruncate(g *group) {
 	if g.rn.BasicStatus().RaftState == raft.StateLeader {
 		// Keep what a live follower within MaxLagEntries still needs; one
 		// not heard from for two election timeouts gets a snapshot later.
+		// And keep what follows a snapshot to a live follower, from when it is
+		// taken until the follower acknowledges its index: the follower
+		// continues from there. (Until the snapshot is taken its index is
+		// not known, and nothing is truncated.)
 		live := 2 * h.cfg.ElectionTicks
-		match := make(map[uint64]uint64)
+		g.mu.Lock()
 		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
-			match[id] = pr.Match
 			if id == g.replicaID || !g.heardRecently(id, live) {
 				return
 			}
 			if pr.Match < target && applied-pr.Match <= p.MaxLagEntries {
 				target = pr.Match
 			}
+			if idx, ok := g.mu.snapsSent[id]; ok {
+				if pr.Match >= idx {
+					delete(g.mu.snapsSent, id) // acknowledged
+				} else {
+					target = min(target, idx)
+				}
+			}
 		})
-		// And what follows a snapshot to a live follower, from when it is
-		// taken until the follower acknowledges its index: the follower
-		// continues from there. (Until the snapshot is taken its index is
-		// not known, and nothing is truncated.)
-		g.mu.Lock()
 		for id, idx := range g.mu.snapsOut {
 			if g.heardRecently(id, live) {
 				target = min(target, idx)
 			}
 		}
-		for id, idx := range g.mu.snapsSent {
-			if match[id] >= idx || !g.heardRecently(id, live) {
+		for id := range g.mu.snapsSent {
+			if !g.heardRecently(id, live) {
 				delete(g.mu.snapsSent, id)
-				continue
 			}
-			target = min(target, idx)
 		}
 		g.mu.Unlock()
 	} else {
