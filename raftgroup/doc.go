@@ -169,6 +169,17 @@
 // out when no append did, so a lost append is noticed. Proposals of one
 // cycle go to raft as one MsgProp, so they share one append per follower.
 //
+// When an entry commits, raft sends each follower that already has it an
+// append without entries, only to carry the new commit index, and the
+// follower answers it: with one write in flight per group, half of the
+// eight messages a write costs. The leader holds such a commit notice for
+// up to Config.CommitNoticeDelay (2 ms); the next write's append, or a
+// heartbeat, carries the commit index instead and replaces it, and one
+// still held when the delay runs out is sent then (notice.go). A write's
+// proposer is answered by the leader, which applies the entry itself;
+// followers learn of a commit at most that much later (a lease moved to
+// one of them takes effect there that much later, for example).
+//
 // # Hooks for the owner
 //
 // Config.UnknownGroup is called when a message or snapshot arrives for a

@@ -69,6 +69,11 @@ type Config struct {
 	// does not have, so the caller can create it as an uninitialised replica
 	// (CreateGroup with an empty ConfState) before delivery is retried.
 	UnknownGroup func(groupID, toReplica, fromReplica, fromNode uint64)
+	// CommitNoticeDelay is how long a leader holds an append that only
+	// tells a follower a new commit index, for a later message to that
+	// follower to carry it instead (default 2ms; negative: never held). A
+	// follower learns of a commit at most this much later; see notice.go.
+	CommitNoticeDelay time.Duration
 	// Observer, if set, is told of fsyncs and proposal latencies (the
 	// server feeds them to its metrics). It is called from the host's
 	// goroutines and must not block.
@@ -84,6 +89,11 @@ type Observer interface {
 	// handed it to raft.
 	ProposalApplied(d time.Duration)
 }
+
+// DefaultCommitNoticeDelay is Config.CommitNoticeDelay's default: longer
+// than a client usually takes to send its next write once the previous one
+// is answered, short enough that followers stay current.
+const DefaultCommitNoticeDelay = 2 * time.Millisecond
 
 // DefaultMaxCommandBytes is Config.MaxCommandBytes's default: under the
 // 16 MiB a node's gRPC server accepts (server.MaxMessageBytes).
@@ -128,6 +138,9 @@ func (c *Config) setDefaults() error {
 	if c.MaxCommandBytes <= 0 {
 		c.MaxCommandBytes = DefaultMaxCommandBytes
 	}
+	if c.CommitNoticeDelay == 0 {
+		c.CommitNoticeDelay = DefaultCommitNoticeDelay
+	}
 	if c.Truncation != nil {
 		p := *c.Truncation
 		p.setDefaults()
@@ -158,6 +171,11 @@ type Metrics struct {
 	// HeartbeatsElided counts heartbeats not sent because an append since
 	// the previous one told the follower as much.
 	HeartbeatsElided uint64
+	// CommitNoticesElided counts appends that only carried a commit index
+	// and were not sent, because a later message to the same follower
+	// carried it (see Config.CommitNoticeDelay); CommitNoticesDelayed,
+	// those sent when their delay ran out.
+	CommitNoticesElided, CommitNoticesDelayed uint64
 }
 
 // Host runs many raft groups on one node: it owns their RawNodes, a worker
@@ -166,8 +184,10 @@ type Host struct {
 	cfg   Config
 	log   *slog.Logger
 	sched *scheduler
-	wg    sync.WaitGroup
-	stop  chan struct{}
+	// notices holds leaders' commit-only appends back (notice.go).
+	notices *notices
+	wg      sync.WaitGroup
+	stop    chan struct{}
 	// stopping is closed as Stop begins: a snapshot delivery waiting for a
 	// worker gives up then, since the workers no longer take up groups.
 	stopping chan struct{}
@@ -210,6 +230,14 @@ func NewHost(cfg Config) (*Host, error) {
 	h.mu.creating = make(map[uint64]bool)
 	h.mu.down = make(map[uint64]hlc.Timestamp)
 	h.stopCtx, h.stopCancel = context.WithCancel(context.Background())
+	h.notices = newNotices(cfg.CommitNoticeDelay, func(node uint64, env *api.RaftMessage) bool {
+		if !h.cfg.Transport.Send(node, env) {
+			h.metrics.dropped.Add(1)
+			return false
+		}
+		h.metrics.sent.Add(1)
+		return true
+	})
 	for i := 0; i < cfg.Workers; i++ {
 		h.wg.Add(1)
 		go h.worker()
@@ -241,6 +269,7 @@ func (h *Host) Stop() {
 	h.stopCancel()
 	h.sched.stop()
 	h.wg.Wait()
+	h.notices.stop()
 	h.snapWG.Wait()
 	for _, g := range groups {
 		g.mu.Lock()
@@ -437,21 +466,23 @@ func (h *Host) Metrics() Metrics {
 		breaks = t.StreamBreaks()
 	}
 	return Metrics{
-		StreamBreaks:     breaks,
-		Cycles:           h.metrics.cycles.Load(),
-		Fsyncs:           h.metrics.fsyncs.Load(),
-		EntriesAppended:  h.metrics.appended.Load(),
-		Proposals:        h.metrics.proposals.Load(),
-		Applied:          h.metrics.applied.Load(),
-		MessagesSent:     h.metrics.sent.Load(),
-		MessagesDropped:  h.metrics.dropped.Load(),
-		MessagesRecv:     h.metrics.recv.Load(),
-		SnapshotsSent:    h.metrics.snapshotsSent.Load(),
-		SnapshotsApplied: h.metrics.snapshotsApplied.Load(),
-		SnapshotsFailed:  h.metrics.snapshotsFailed.Load(),
-		Truncations:      h.metrics.truncations.Load(),
-		Quiesced:         h.metrics.quiesced.Load(),
-		HeartbeatsElided: h.metrics.heartbeatsElided.Load(),
+		StreamBreaks:         breaks,
+		Cycles:               h.metrics.cycles.Load(),
+		Fsyncs:               h.metrics.fsyncs.Load(),
+		EntriesAppended:      h.metrics.appended.Load(),
+		Proposals:            h.metrics.proposals.Load(),
+		Applied:              h.metrics.applied.Load(),
+		MessagesSent:         h.metrics.sent.Load(),
+		MessagesDropped:      h.metrics.dropped.Load(),
+		MessagesRecv:         h.metrics.recv.Load(),
+		SnapshotsSent:        h.metrics.snapshotsSent.Load(),
+		SnapshotsApplied:     h.metrics.snapshotsApplied.Load(),
+		SnapshotsFailed:      h.metrics.snapshotsFailed.Load(),
+		Truncations:          h.metrics.truncations.Load(),
+		Quiesced:             h.metrics.quiesced.Load(),
+		HeartbeatsElided:     h.metrics.heartbeatsElided.Load(),
+		CommitNoticesElided:  h.notices.elided.Load(),
+		CommitNoticesDelayed: h.notices.sent.Load(),
 	}
 }
 

@@ -415,6 +415,7 @@ func (h *Host) finishDestroy(g *group, done chan error, taken groupWork) {
 		delete(h.mu.groups, g.id)
 	}
 	h.mu.Unlock()
+	h.notices.forget(g.id)
 	g.mu.Lock()
 	g.mu.closed = ErrGroupDestroyed // replaces a failure: the group is gone
 	w := g.closeLocked(ErrGroupDestroyed)
@@ -490,6 +491,7 @@ func (h *Host) maybeQuiesceLeader(g *group) {
 			Type: raftpb.MsgHeartbeat.Enum(), To: proto.Uint64(id), From: proto.Uint64(g.replicaID),
 			Term: proto.Uint64(st.GetTerm()), Commit: proto.Uint64(last),
 		}
+		h.notices.replace(g.id, hb)
 		if h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: hb, Quiesce: true}) {
 			h.metrics.sent.Add(1)
 		}

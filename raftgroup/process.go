@@ -824,6 +824,10 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 		}
 		env := &envs[i]
 		env.GroupId, env.Message = g.id, m
+		if h.notices.delay > 0 && g.commitOnly(m) && h.notices.hold(g.id, to, env) {
+			continue
+		}
+		h.notices.replace(g.id, m)
 		if !h.cfg.Transport.Send(to, env) {
 			h.metrics.dropped.Add(1)
 			g.rn.ReportUnreachable(m.GetTo())

@@ -59,6 +59,9 @@ type Options struct {
 	// applying a command costs what a real state machine's would, one
 	// write for the command's effect plus the applied state.
 	NoApplyCounts bool
+	// CommitNoticeDelay is every host's Config.CommitNoticeDelay (zero:
+	// raftgroup's default).
+	CommitNoticeDelay time.Duration
 	// Observer, if set, returns the observer of a node's host (called each
 	// time the node starts).
 	Observer func(nodeID uint64) raftgroup.Observer
@@ -239,7 +242,7 @@ func (c *Cluster) start(n *Node) error {
 	if c.opts.Observer != nil {
 		obs = c.opts.Observer(n.ID)
 	}
-	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers, Truncation: c.opts.Truncation, Logger: logger, Observer: obs})
+	h, err := raftgroup.NewHost(raftgroup.Config{NodeID: n.ID, DB: db, Transport: tr, Clock: n.Clock, TickInterval: c.opts.TickInterval, Workers: c.opts.Workers, Truncation: c.opts.Truncation, Logger: logger, Observer: obs, CommitNoticeDelay: c.opts.CommitNoticeDelay})
 	if err != nil {
 		return err
 	}

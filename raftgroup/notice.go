@@ -1,0 +1,200 @@
+package raftgroup
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+
+	"github.com/meridiandb/meridian/api"
+)
+
+// Commit notices.
+//
+// When a leader learns that an entry committed, raft sends every follower
+// that already holds the entry an append without entries, whose only news
+// is the new commit index; the follower answers it. With one proposal in
+// flight per group (a client waiting for its write), that is four of the
+// eight messages a write costs, and the follower needs the news only to
+// apply the entry, which no waiting client depends on: the leader applies
+// and answers on its own. So the leader holds such a notice back for up to
+// Config.CommitNoticeDelay. Any later append, snapshot or heartbeat to that
+// follower carries the commit index itself and replaces it (the next write
+// to the group usually comes well within the delay); otherwise it is sent
+// when the delay runs out. A follower thus learns of a commit at most that
+// much later, and raft's view is unchanged: a held notice is, to raft, a
+// message sent and not yet delivered.
+
+// noticeKey names a held notice: a group and the follower replica.
+type noticeKey struct{ group, replica uint64 }
+
+type heldNotice struct {
+	node uint64 // the follower's node
+	env  *api.RaftMessage
+	at   time.Time
+}
+
+// notices holds a host's commit notices until they are replaced or due.
+type notices struct {
+	delay time.Duration
+	send  func(node uint64, env *api.RaftMessage) bool
+	// elided counts notices replaced by a later message; sent, those sent.
+	elided, sent atomic.Uint64
+	n            atomic.Int64 // len(held), read without the lock
+
+	mu      sync.Mutex
+	held    map[noticeKey]heldNotice
+	timer   *time.Timer // armed while anything is held
+	armed   bool
+	stopped bool
+	flushes sync.WaitGroup // flushes sending outside the lock
+}
+
+func newNotices(delay time.Duration, send func(uint64, *api.RaftMessage) bool) *notices {
+	return &notices{delay: delay, send: send, held: make(map[noticeKey]heldNotice)}
+}
+
+// commitOnly reports whether m, sent by a leader, is an append whose only
+// purpose is the commit index: no entries, to a follower being replicated
+// to that has been sent every entry (worker-only; after the Ready that
+// produced m). Empty appends that probe a follower's log, or that unblock a
+// follower whose in-flight window is full, do not qualify.
+func (g *group) commitOnly(m *raftpb.Message) bool {
+	if m.GetType() != raftpb.MsgApp || len(m.GetEntries()) > 0 {
+		return false
+	}
+	ok := false
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == m.GetTo() {
+			ok = pr.State == tracker.StateReplicate && !pr.MsgAppFlowPaused && pr.Next == m.GetIndex()+1
+		}
+	})
+	return ok
+}
+
+// hold keeps env (a commit notice of group for the follower on node) until
+// it is replaced or due, replacing an older one. It returns false if
+// notices are not held (the caller sends it).
+func (n *notices) hold(group, node uint64, env *api.RaftMessage) bool {
+	if n.delay <= 0 {
+		return false
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return false
+	}
+	k := noticeKey{group, env.GetMessage().GetTo()}
+	if _, ok := n.held[k]; ok {
+		n.elided.Add(1) // this one carries a later commit index
+	}
+	n.held[k] = heldNotice{node: node, env: env, at: now}
+	n.n.Store(int64(len(n.held)))
+	if !n.armed {
+		n.armed = true
+		if n.timer == nil {
+			n.timer = time.AfterFunc(n.delay, n.flush)
+		} else {
+			n.timer.Reset(n.delay)
+		}
+	}
+	return true
+}
+
+// replace drops the notice held for m's recipient in group if m, about to
+// be sent, tells it as much: any append or snapshot, or a heartbeat with
+// at least its commit index.
+func (n *notices) replace(group uint64, m *raftpb.Message) {
+	if n.n.Load() == 0 {
+		return
+	}
+	switch m.GetType() {
+	case raftpb.MsgApp, raftpb.MsgSnap, raftpb.MsgHeartbeat:
+	default:
+		return
+	}
+	k := noticeKey{group, m.GetTo()}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h, ok := n.held[k]
+	if !ok {
+		return
+	}
+	if m.GetType() == raftpb.MsgHeartbeat && m.GetTerm() == h.env.GetMessage().GetTerm() && m.GetCommit() < h.env.GetMessage().GetCommit() {
+		return
+	}
+	delete(n.held, k)
+	n.n.Store(int64(len(n.held)))
+	n.elided.Add(1)
+}
+
+// forget drops every notice held for group (destroyed on this host).
+func (n *notices) forget(group uint64) {
+	if n.n.Load() == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k := range n.held {
+		if k.group == group {
+			delete(n.held, k)
+		}
+	}
+	n.n.Store(int64(len(n.held)))
+}
+
+// flush sends the notices that are due and re-arms the timer for the rest
+// (on the timer's goroutine).
+func (n *notices) flush() {
+	now := time.Now()
+	var due []heldNotice
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	var next time.Duration
+	for k, h := range n.held {
+		// A notice held within the last tenth of the delay waits for the
+		// next round rather than re-arming a timer for a few microseconds.
+		if left := n.delay - now.Sub(h.at); left > n.delay/10 {
+			if next == 0 || left < next {
+				next = left
+			}
+			continue
+		}
+		due = append(due, h)
+		delete(n.held, k)
+	}
+	n.n.Store(int64(len(n.held)))
+	n.armed = next > 0
+	if n.armed {
+		n.timer.Reset(next)
+	}
+	n.flushes.Add(1)
+	n.mu.Unlock()
+	defer n.flushes.Done()
+	for _, h := range due {
+		if n.send(h.node, h.env) {
+			n.sent.Add(1)
+		}
+	}
+}
+
+// stop drops what is held and waits for a flush in progress; nothing is
+// held or sent after it.
+func (n *notices) stop() {
+	n.mu.Lock()
+	n.stopped = true
+	if n.timer != nil {
+		n.timer.Stop()
+	}
+	clear(n.held)
+	n.n.Store(0)
+	n.mu.Unlock()
+	n.flushes.Wait()
+}
