@@ -173,9 +173,12 @@
 // append without entries, only to carry the new commit index, and the
 // follower answers it: with one write in flight per group, half of the
 // eight messages a write costs. The leader holds such a commit notice for
-// up to Config.CommitNoticeDelay (2 ms); the next write's append, or a
-// heartbeat, carries the commit index instead and replaces it, and one
-// still held when the delay runs out is sent then (notice.go). A write's
+// up to Config.CommitNoticeDelay (2 ms); the next write's append carries
+// the commit index instead and replaces it, and one still held when the
+// delay runs out is sent then (notice.go). A heartbeat replaces only a
+// notice to a follower that acknowledged every entry: raft sends the same
+// empty append to find a lost one, and a heartbeat does not do that job.
+// None is held while a leadership transfer is pending. A write's
 // proposer is answered by the leader, which applies the entry itself;
 // followers learn of a commit at most that much later (a lease moved to
 // one of them takes effect there that much later, for example).

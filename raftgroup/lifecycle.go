@@ -491,7 +491,7 @@ func (h *Host) maybeQuiesceLeader(g *group) {
 			Type: raftpb.MsgHeartbeat.Enum(), To: proto.Uint64(id), From: proto.Uint64(g.replicaID),
 			Term: proto.Uint64(st.GetTerm()), Commit: proto.Uint64(last),
 		}
-		h.notices.replace(g.id, hb)
+		h.notices.drop(g.id, id)
 		if h.cfg.Transport.Send(to, &api.RaftMessage{GroupId: g.id, Message: hb, Quiesce: true}) {
 			h.metrics.sent.Add(1)
 		}

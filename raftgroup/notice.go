@@ -25,8 +25,18 @@ import (
 // follower carries the commit index itself and replaces it (the next write
 // to the group usually comes well within the delay); otherwise it is sent
 // when the delay runs out. A follower thus learns of a commit at most that
-// much later, and raft's view is unchanged: a held notice is, to raft, a
-// message sent and not yet delivered.
+// much later. To raft, a held notice is a message sent and not yet
+// delivered; if sending it fails when it is due, raft is not told (its
+// heartbeats carry the commit index too).
+//
+// Raft sends the same empty append for other reasons: to a follower that
+// answered a heartbeat while appends to it are unacknowledged (if one was
+// lost, the follower's answer to this one makes the leader resend), and to
+// the target of a leadership transfer. Those must not be lost to a
+// heartbeat, which does not do their job. So an empty append is held only
+// with no transfer pending, and only one to a follower that acknowledged
+// every entry may be replaced by a heartbeat; any append replaces any held
+// one, since the follower checks it against its log just the same.
 
 // noticeKey names a held notice: a group and the follower replica.
 type noticeKey struct{ group, replica uint64 }
@@ -35,13 +45,17 @@ type heldNotice struct {
 	node uint64 // the follower's node
 	env  *api.RaftMessage
 	at   time.Time
+	// acked: the follower had acknowledged every entry when it was held,
+	// so the notice carries nothing but the commit index.
+	acked bool
 }
 
 // notices holds a host's commit notices until they are replaced or due.
 type notices struct {
 	delay time.Duration
 	send  func(node uint64, env *api.RaftMessage) bool
-	// elided counts notices replaced by a later message; sent, those sent.
+	// elided counts notices replaced by a later message; sent, those sent
+	// when due.
 	elided, sent atomic.Uint64
 	n            atomic.Int64 // len(held), read without the lock
 
@@ -57,28 +71,42 @@ func newNotices(delay time.Duration, send func(uint64, *api.RaftMessage) bool) *
 	return &notices{delay: delay, send: send, held: make(map[noticeKey]heldNotice)}
 }
 
-// commitOnly reports whether m, sent by a leader, is an append whose only
-// purpose is the commit index: no entries, to a follower being replicated
-// to that has been sent every entry (worker-only; after the Ready that
-// produced m). Empty appends that probe a follower's log, or that unblock a
-// follower whose in-flight window is full, do not qualify.
-func (g *group) commitOnly(m *raftpb.Message) bool {
+// mayHold reports whether m, sent by a leader, is an empty append that may
+// be held: to a follower being replicated to that has been sent every entry
+// (not a probe of its log, nor one that unblocks a full in-flight window),
+// with no leadership transfer pending; and whether that follower has
+// acknowledged every entry (worker-only; after the Ready that produced m).
+func (g *group) mayHold(m *raftpb.Message) (ok, acked bool) {
 	if m.GetType() != raftpb.MsgApp || len(m.GetEntries()) > 0 {
-		return false
+		return false, false
 	}
-	ok := false
 	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		if id == m.GetTo() {
 			ok = pr.State == tracker.StateReplicate && !pr.MsgAppFlowPaused && pr.Next == m.GetIndex()+1
+			acked = pr.Match == m.GetIndex()
 		}
 	})
-	return ok
+	if ok && g.rn.BasicStatus().LeadTransferee != 0 {
+		ok = false
+	}
+	return ok, acked
 }
 
-// hold keeps env (a commit notice of group for the follower on node) until
-// it is replaced or due, replacing an older one. It returns false if
-// notices are not held (the caller sends it).
-func (n *notices) hold(group, node uint64, env *api.RaftMessage) bool {
+// maybeHold holds env, an append of group for the follower on node, if it
+// is an empty one that may wait (see mayHold). It returns false if it did
+// not (the caller sends it).
+func (h *Host) maybeHold(g *group, node uint64, env *api.RaftMessage) bool {
+	if h.notices.delay <= 0 {
+		return false
+	}
+	ok, acked := g.mayHold(env.GetMessage())
+	return ok && h.notices.hold(g.id, node, env, acked)
+}
+
+// hold keeps env (an empty append of group for the follower on node) until
+// it is replaced or due, in place of an older one, whose deadline it keeps.
+// It returns false if notices are not held (the caller sends it).
+func (n *notices) hold(group, node uint64, env *api.RaftMessage, acked bool) bool {
 	if n.delay <= 0 {
 		return false
 	}
@@ -89,10 +117,11 @@ func (n *notices) hold(group, node uint64, env *api.RaftMessage) bool {
 		return false
 	}
 	k := noticeKey{group, env.GetMessage().GetTo()}
-	if _, ok := n.held[k]; ok {
+	if old, ok := n.held[k]; ok {
 		n.elided.Add(1) // this one carries a later commit index
+		now = old.at
 	}
-	n.held[k] = heldNotice{node: node, env: env, at: now}
+	n.held[k] = heldNotice{node: node, env: env, at: now, acked: acked}
 	n.n.Store(int64(len(n.held)))
 	if !n.armed {
 		n.armed = true
@@ -106,14 +135,14 @@ func (n *notices) hold(group, node uint64, env *api.RaftMessage) bool {
 }
 
 // replace drops the notice held for m's recipient in group if m, about to
-// be sent, tells it as much: any append or snapshot, or a heartbeat with
-// at least its commit index.
+// be sent, does its job: any append; a heartbeat of the same term with at
+// least its commit index, if all the notice carries is the commit index.
 func (n *notices) replace(group uint64, m *raftpb.Message) {
 	if n.n.Load() == 0 {
 		return
 	}
 	switch m.GetType() {
-	case raftpb.MsgApp, raftpb.MsgSnap, raftpb.MsgHeartbeat:
+	case raftpb.MsgApp, raftpb.MsgHeartbeat:
 	default:
 		return
 	}
@@ -124,12 +153,31 @@ func (n *notices) replace(group uint64, m *raftpb.Message) {
 	if !ok {
 		return
 	}
-	if m.GetType() == raftpb.MsgHeartbeat && m.GetTerm() == h.env.GetMessage().GetTerm() && m.GetCommit() < h.env.GetMessage().GetCommit() {
-		return
+	if m.GetType() == raftpb.MsgHeartbeat {
+		held := h.env.GetMessage()
+		if !h.acked || m.GetTerm() != held.GetTerm() || m.GetCommit() < held.GetCommit() {
+			return
+		}
 	}
 	delete(n.held, k)
 	n.n.Store(int64(len(n.held)))
 	n.elided.Add(1)
+}
+
+// drop drops the notice held for replica in group: the caller sends it
+// what makes the notice moot (a quiescing leader's heartbeat, which it
+// sends only to followers that acknowledged every entry).
+func (n *notices) drop(group, replica uint64) {
+	if n.n.Load() == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.held[noticeKey{group, replica}]; ok {
+		delete(n.held, noticeKey{group, replica})
+		n.n.Store(int64(len(n.held)))
+		n.elided.Add(1)
+	}
 }
 
 // forget drops every notice held for group (destroyed on this host).
@@ -178,10 +226,9 @@ func (n *notices) flush() {
 	n.flushes.Add(1)
 	n.mu.Unlock()
 	defer n.flushes.Done()
+	n.sent.Add(uint64(len(due)))
 	for _, h := range due {
-		if n.send(h.node, h.env) {
-			n.sent.Add(1)
-		}
+		n.send(h.node, h.env)
 	}
 }
 

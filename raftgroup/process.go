@@ -824,7 +824,7 @@ func (h *Host) send(g *group, msgs []*raftpb.Message) {
 		}
 		env := &envs[i]
 		env.GroupId, env.Message = g.id, m
-		if h.notices.delay > 0 && g.commitOnly(m) && h.notices.hold(g.id, to, env) {
+		if h.maybeHold(g, to, env) {
 			continue
 		}
 		h.notices.replace(g.id, m)
