@@ -306,6 +306,9 @@ func (m *Metrics) RegisterStore(s *ranges.Store) error {
 		hc("raft.snapshots.failed", "{snapshot}", "Snapshot sends that failed (retried with backoff).", func(x raftgroup.Metrics) uint64 { return x.SnapshotsFailed }),
 		hc("raft.log.truncations", "{truncation}", "Raft log truncations.", func(x raftgroup.Metrics) uint64 { return x.Truncations }),
 		hc("raft.quiesced", "{event}", "Times a leader quiesced its Raft group.", func(x raftgroup.Metrics) uint64 { return x.Quiesced }),
+		hc("raft.heartbeats.elided", "{message}", "Raft heartbeats not sent because an append since the previous one told the follower as much.", func(x raftgroup.Metrics) uint64 { return x.HeartbeatsElided }),
+		hc("raft.commit_notices.elided", "{message}", "Raft appends that only carried a commit index, not sent because a later message to the follower carried it.", func(x raftgroup.Metrics) uint64 { return x.CommitNoticesElided }),
+		hc("raft.commit_notices.delayed", "{message}", "Raft appends that only carried a commit index, sent when their delay ran out.", func(x raftgroup.Metrics) uint64 { return x.CommitNoticesDelayed }),
 	}
 
 	type queueCounter struct {

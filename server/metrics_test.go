@@ -310,7 +310,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	for _, name := range []string{"meridian_raft_messages_sent_total", "meridian_raft_messages_dropped_total", "meridian_raft_messages_received_total",
 		"meridian_raft_snapshots_sent_total", "meridian_raft_snapshots_applied_total", "meridian_raft_snapshots_failed_total",
-		"meridian_raft_log_truncations_total", "meridian_raft_quiesced_total", "meridian_raft_transport_stream_breaks_total",
+		"meridian_raft_log_truncations_total", "meridian_raft_quiesced_total", "meridian_raft_transport_stream_breaks_total", "meridian_raft_heartbeats_elided_total", "meridian_raft_commit_notices_elided_total", "meridian_raft_commit_notices_delayed_total",
 		"meridian_queue_splits_total", "meridian_queue_split_failures_total", "meridian_queue_meta_repairs_total",
 		"meridian_queue_meta_repair_failures_total", "meridian_queue_gc_runs_total", "meridian_queue_gc_versions_removed_total",
 		"meridian_queue_replicas_added_total", "meridian_queue_replica_add_failures_total"} {
