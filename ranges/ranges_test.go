@@ -11,6 +11,7 @@ import (
 
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/keys"
+	"github.com/meridiandb/meridian/ranges"
 	"github.com/meridiandb/meridian/ranges/rangetest"
 )
 
@@ -238,4 +239,28 @@ func TestReplicaCatchesUpBySnapshot(t *testing.T) {
 			t.Fatalf("k%03d = %q on the caught-up leaseholder", i, v)
 		}
 	}
+}
+
+// TestWriteTooLargeToReplicate: a write whose raft command exceeds the
+// host's bound is refused as an invalid request (not retried as if the
+// lease had moved, which would loop), nothing of it applies, and the range
+// takes the next write.
+func TestWriteTooLargeToReplicate(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3, Knobs: ranges.TestingKnobs{MaxCommandBytes: 64 << 10}})
+	put(t, c, "small", "first")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := c.Send(ctx, batch(&api.PutRequest{Key: uk("big"), Value: make([]byte, 100<<10)}))
+	var inv *api.InvalidRequestError
+	if !errors.As(err, &inv) {
+		t.Fatalf("a 100 KiB put over a 64 KiB command bound: got %v, want an invalid request", err)
+	}
+	if _, ok := get(t, c, "big"); ok {
+		t.Fatal("the refused write is visible")
+	}
+	put(t, c, "small", "second")
+	if v, _ := get(t, c, "small"); v != "second" {
+		t.Fatalf("small = %q after the refusal, want second", v)
+	}
+	checkConsistent(t, c)
 }

@@ -71,6 +71,10 @@ type TestingKnobs struct {
 	// SkipMetaUpdateAfterSplit leaves meta stale after a split, as a crash
 	// between the split applying and the meta write would.
 	SkipMetaUpdateAfterSplit bool
+	// MaxCommandBytes, if set, is the raft host's bound on a proposed
+	// command (raftgroup.Config.MaxCommandBytes), so a test can exceed it
+	// without writing megabytes.
+	MaxCommandBytes int
 }
 
 // Store owns a node's engine and the replicas on it. It serves
@@ -142,7 +146,8 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	host, err := raftgroup.NewHost(raftgroup.Config{
 		NodeID: cfg.NodeID, DB: cfg.Engine.DB(), Transport: cfg.Transport, Clock: cfg.Clock,
 		TickInterval: cfg.TickInterval, Logger: cfg.Logger, Truncation: cfg.Truncation, Observer: cfg.RaftObserver,
-		UnknownGroup: func(g, to, from, fromNode uint64) { s.createUninitialized(g, to, from, fromNode) },
+		MaxCommandBytes: cfg.TestingKnobs.MaxCommandBytes,
+		UnknownGroup:    func(g, to, from, fromNode uint64) { s.createUninitialized(g, to, from, fromNode) },
 	})
 	if err != nil {
 		return nil, err
