@@ -21,10 +21,10 @@ import (
 // eight messages a write costs, and the follower needs the news only to
 // apply the entry, which no waiting client depends on: the leader applies
 // and answers on its own. So the leader holds such a notice back for up to
-// Config.CommitNoticeDelay. Any later append, snapshot or heartbeat to that
-// follower carries the commit index itself and replaces it (the next write
-// to the group usually comes well within the delay); otherwise it is sent
-// when the delay runs out. A follower thus learns of a commit at most that
+// Config.CommitNoticeDelay. A later append to that follower carries the
+// commit index itself and replaces it (the next write to the group usually
+// comes well within the delay), and so may a heartbeat (see below);
+// otherwise it is sent when the delay runs out. A follower thus learns of a commit at most that
 // much later. To raft, a held notice is a message sent and not yet
 // delivered; if sending it fails when it is due, raft is not told (its
 // heartbeats carry the commit index too).
@@ -159,9 +159,14 @@ func (n *notices) replace(group uint64, m *raftpb.Message) {
 			return
 		}
 	}
+	n.removeLocked(k)
+	n.elided.Add(1)
+}
+
+// removeLocked deletes a held notice (n.mu held).
+func (n *notices) removeLocked(k noticeKey) {
 	delete(n.held, k)
 	n.n.Store(int64(len(n.held)))
-	n.elided.Add(1)
 }
 
 // drop drops the notice held for replica in group: the caller sends it
@@ -173,9 +178,8 @@ func (n *notices) drop(group, replica uint64) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.held[noticeKey{group, replica}]; ok {
-		delete(n.held, noticeKey{group, replica})
-		n.n.Store(int64(len(n.held)))
+	if k := (noticeKey{group, replica}); n.held[k].env != nil {
+		n.removeLocked(k)
 		n.elided.Add(1)
 	}
 }
@@ -189,10 +193,9 @@ func (n *notices) forget(group uint64) {
 	defer n.mu.Unlock()
 	for k := range n.held {
 		if k.group == group {
-			delete(n.held, k)
+			n.removeLocked(k)
 		}
 	}
-	n.n.Store(int64(len(n.held)))
 }
 
 // flush sends the notices that are due and re-arms the timer for the rest
@@ -207,8 +210,8 @@ func (n *notices) flush() {
 	}
 	var next time.Duration
 	for k, h := range n.held {
-		// A notice held within the last tenth of the delay waits for the
-		// next round rather than re-arming a timer for a few microseconds.
+		// A notice due within a tenth of the delay goes now, rather than
+		// re-arming the timer for a few microseconds.
 		if left := n.delay - now.Sub(h.at); left > n.delay/10 {
 			if next == 0 || left < next {
 				next = left
@@ -216,9 +219,8 @@ func (n *notices) flush() {
 			continue
 		}
 		due = append(due, h)
-		delete(n.held, k)
+		n.removeLocked(k)
 	}
-	n.n.Store(int64(len(n.held)))
 	n.armed = next > 0
 	if n.armed {
 		n.timer.Reset(next)

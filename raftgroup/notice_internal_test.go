@@ -218,3 +218,41 @@ func TestNoticesSentWhenDue(t *testing.T) {
 		t.Error("held after stop")
 	}
 }
+
+// TestNoticesDroppedAndForgotten: a quiescing leader drops the notice to a
+// follower its quiesce heartbeat tells the commit index (counted as
+// elided), and a destroyed group's notices are forgotten, never sent.
+func TestNoticesDroppedAndForgotten(t *testing.T) {
+	var sent []uint64
+	n := newNotices(time.Hour, func(_ uint64, env *api.RaftMessage) bool {
+		sent = append(sent, env.GetGroupId())
+		return true
+	})
+	defer n.stop()
+	notice := func(group, to uint64) *api.RaftMessage {
+		return &api.RaftMessage{GroupId: group, Message: &raftpb.Message{Type: raftpb.MsgApp.Enum(), To: proto.Uint64(to), Commit: proto.Uint64(5)}}
+	}
+	for _, g := range []uint64{1, 2} {
+		for _, to := range []uint64{2, 3} {
+			n.hold(g, to, notice(g, to), true)
+		}
+	}
+	n.drop(1, 2)
+	n.drop(1, 9) // nothing held for it
+	if e := n.elided.Load(); e != 1 {
+		t.Errorf("%d elided after dropping one notice, want 1", e)
+	}
+	n.forget(2)
+	n.mu.Lock()
+	var left []noticeKey
+	for k := range n.held {
+		left = append(left, k)
+	}
+	n.mu.Unlock()
+	if len(left) != 1 || left[0] != (noticeKey{1, 3}) || n.n.Load() != 1 {
+		t.Errorf("held after dropping (1, 2) and forgetting group 2: %v (count %d), want only (1, 3)", left, n.n.Load())
+	}
+	if len(sent) != 0 {
+		t.Errorf("sent %v, want nothing", sent)
+	}
+}
