@@ -471,7 +471,15 @@ func (s *storage) markDurable(hs *raftpb.HardState, ents []*raftpb.Entry) {
 	}
 	c = append(c, ents...)
 	if len(c) > maxCacheEntries {
-		c = append([]*raftpb.Entry(nil), c[len(c)-maxCacheEntries:]...)
+		// Drop the oldest entries in place: append copies the tail to a
+		// new array only when this one is full, a few hundred entries
+		// later, rather than for every entry once the cache is full
+		// (which cost 6% of a busy node's CPU). Readers copy what they
+		// take, so nobody else sees these slots; clearing them lets the
+		// dropped entries be collected.
+		drop := len(c) - maxCacheEntries
+		clear(c[:drop])
+		c = c[drop:]
 	}
 	s.mu.cache = c
 	last := ents[len(ents)-1]
