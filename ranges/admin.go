@@ -118,12 +118,13 @@ func (a *Admin) RangeStatus(_ context.Context, req *api.RangeStatusRequest) (*ap
 		if len(req.GetKey()) > 0 && !d.ContainsKey(req.GetKey()) {
 			continue
 		}
+		// The state is shared with Apply, which changes its fields under
+		// r.mu: copy what is needed while holding it.
 		r.mu.RLock()
-		st := r.mu.state
-		stats := st.stats
+		lease, stats := r.mu.state.lease, r.mu.state.stats
 		r.mu.RUnlock()
-		rs := &api.RangeStatus{NodeId: s.cfg.NodeID, StoreId: s.cfg.StoreID, RangeDescriptor: d, Lease: st.lease, Stats: stats.ToProto()}
-		rs.Leaseholder = st.lease.GetReplica().GetReplicaId() == r.replicaID && r.leaseValid(st.lease, now)
+		rs := &api.RangeStatus{NodeId: s.cfg.NodeID, StoreId: s.cfg.StoreID, RangeDescriptor: d, Lease: lease, Stats: stats.ToProto()}
+		rs.Leaseholder = lease.GetReplica().GetReplicaId() == r.replicaID && r.leaseValid(lease, now)
 		if hs, err := s.host.Status(uint64(r.rangeID)); err == nil {
 			rs.Raft = &api.RaftStatus{
 				Leader: hs.Leader, Term: hs.Term, Commit: hs.Commit, Applied: hs.Applied,
