@@ -78,7 +78,14 @@ func TestTracingAcrossNodes(t *testing.T) {
 	}
 	gateway.End()
 
-	spans1, spans2 := flushSpans(t, t1, exp1), flushSpans(t, t2, exp2)
+	// Node 2 ends its span after sending the reply, so the client can have
+	// the reply first: wait for the span.
+	spans1 := flushSpans(t, t1, exp1)
+	var spans2 tracetest.SpanStubs
+	waitFor(t, obsWait, "node 2's server span", func() bool {
+		spans2 = flushSpans(t, t2, exp2)
+		return len(spans2) > 0
+	})
 	if len(spans1) != 2 || len(spans2) != 1 {
 		t.Fatalf("node 1 exported %d spans, node 2 %d; want 2 (gateway, client) and 1 (server): %v %v", len(spans1), len(spans2), spans1, spans2)
 	}
