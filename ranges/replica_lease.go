@@ -153,18 +153,11 @@ func (r *Replica) extendLeaseAsync() {
 	if busy {
 		return
 	}
-	select {
-	case <-r.store.stop:
-		return
-	default:
-	}
-	r.store.wg.Add(1)
-	go func() {
-		defer r.store.wg.Done()
+	r.store.goBackground(func() {
 		ctx, cancel := context.WithTimeout(r.store.stopCtx, r.store.cfg.LeaseDuration/2)
 		defer cancel()
 		_ = r.requestLease(ctx)
-	}()
+	})
 }
 
 // TransferLease hands this holder's lease to another replica of the range.

@@ -259,18 +259,11 @@ func (r *Replica) removedLocked() {
 	}
 	r.mu.removed = true
 	s := r.store
-	select {
-	case <-s.stop:
-		return
-	default:
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goBackground(func() {
 		if err := s.destroyReplica(r); err != nil {
 			s.log.Warn("destroying a removed replica failed", "range", r.rangeID, "err", err)
 		}
-	}()
+	})
 }
 
 func (s *Store) destroyReplica(r *Replica) error {

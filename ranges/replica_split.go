@@ -152,8 +152,11 @@ func (r *Replica) Applied(uint64) {
 	r.mu.splits = nil
 	r.mu.Unlock()
 	for _, st := range splits {
+		// Once addSplitReplica registers the new replica its own Apply
+		// may change st: read nothing from st after the call.
+		id := st.desc.GetRangeId()
 		if err := r.store.addSplitReplica(st); err != nil {
-			r.store.log.Error("could not start the right-hand range of a split", "range", st.desc.GetRangeId(), "err", err)
+			r.store.log.Error("could not start the right-hand range of a split", "range", id, "err", err)
 		}
 	}
 }
@@ -176,12 +179,15 @@ func (s *Store) addSplitReplica(st *rangeState) error {
 	// Reads the left range served below now on these keys are not in the
 	// new replica's timestamp cache: treat everything up to now as read.
 	r.tsc.SetLowWater(s.cfg.Clock.Now())
+	// Once registered, the replica's Apply (on any worker) may change st
+	// under r.mu: take what is needed from it first.
+	holdsLease := st.lease.GetReplica().GetReplicaId() == self.GetReplicaId()
 	if err := s.registerReplica(r, st); err != nil {
 		return err
 	}
 	// The leaseholder's replica campaigns at once, so the new range has a
 	// Raft leader (where its lease is) without waiting an election timeout.
-	if st.lease.GetReplica().GetReplicaId() == self.GetReplicaId() {
+	if holdsLease {
 		return s.host.Campaign(uint64(id))
 	}
 	return nil
