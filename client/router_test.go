@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/meridiandb/meridian/api"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 	"github.com/meridiandb/meridian/keys"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 func uk(s string) []byte { return keys.UserKey([]byte(s)) }

@@ -14,9 +14,10 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
+
 	"github.com/meridiandb/meridian/hlc"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 	"github.com/meridiandb/meridian/keys"
-	"go.uber.org/goleak"
 )
 
 // Benchmarks compare MVCC operations with raw Pebble operations on the same
@@ -48,8 +49,8 @@ func TestMain(m *testing.M) {
 	// Every Engine a test opens is closed, and Close must stop all of
 	// Pebble's goroutines.
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
+		if err := leakcheck.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "leakcheck:", err)
 			code = 1
 		}
 	}

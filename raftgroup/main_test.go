@@ -3,9 +3,9 @@ package raftgroup_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +21,7 @@ import (
 	meridianv1 "github.com/meridiandb/meridian/api/meridian/v1"
 	"github.com/meridiandb/meridian/client"
 	"github.com/meridiandb/meridian/hlc"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 	"github.com/meridiandb/meridian/keys"
 	"github.com/meridiandb/meridian/ranges/rangetest"
 )
@@ -67,7 +67,7 @@ type kvEnv struct {
 // service on a loopback gRPC server, reached through a real KVClient.
 func newKVEnv(t *testing.T, opts rangetest.Options) *kvEnv {
 	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs last
+	t.Cleanup(func() { leakcheck.VerifyNone(t) }) // registered first: runs last
 	opts.Nodes, opts.GRPC = 3, true
 	if opts.MaxOffset == 0 {
 		opts.MaxOffset = testMaxOffset

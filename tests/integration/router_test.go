@@ -8,15 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/meridiandb/meridian/api"
 	"github.com/meridiandb/meridian/client"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 	"github.com/meridiandb/meridian/keys"
 	"github.com/meridiandb/meridian/ranges/rangetest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 const waitTimeout = 30 * time.Second
 

@@ -3,11 +3,11 @@ package check
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/meridiandb/meridian/internal/leakcheck"
 )
 
 // The reference-store clients and porcupine's per-partition checks start
 // goroutines; none may outlive a test.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
