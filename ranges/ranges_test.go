@@ -136,6 +136,37 @@ func TestConcurrentIncrementsAddUp(t *testing.T) {
 	checkConsistent(t, c)
 }
 
+// moveLease transfers the lease of key's range to node target (replica IDs
+// are node IDs in the test cluster). Only traffic extends a lease, so the
+// one the holder had may have lapsed on a slow machine by the time the
+// test asks: then a read acquires a new one and the transfer is tried
+// again. The last transfer error is reported on a timeout.
+func moveLease(t *testing.T, c *rangetest.Cluster, key string, target uint64) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	var lastErr error
+	for {
+		get(t, c, key)
+		lh := leaseholder(t, c, uk(key))
+		if lh == target {
+			return
+		}
+		if lh != 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			lastErr = replicaOn(t, c, lh, uk(key)).TransferLease(ctx, target)
+			cancel()
+			if lastErr == nil {
+				c.WaitFor(waitTimeout, "the transferred lease to apply everywhere", func() bool { return leaseholder(t, c, uk(key)) == target })
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("could not move the lease of %q to node %d: %v", key, target, lastErr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // leaseholder returns the node every running replica of key's range
 // agrees holds the lease, or 0 if they do not agree (yet).
 func leaseholder(t *testing.T, c *rangetest.Cluster, key []byte) uint64 {
@@ -224,16 +255,8 @@ func TestReplicaCatchesUpBySnapshot(t *testing.T) {
 		return c.Node(lag).Store.Host().Metrics().SnapshotsApplied > 0
 	})
 	checkConsistent(t, c)
-	// The caught-up replica serves once it holds the lease (replica IDs
-	// are node IDs in the test cluster).
-	cur, err := c.Node(lh).Store.Replica(keys.RangeID(d.GetRangeId()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cur.TransferLease(context.Background(), lag); err != nil {
-		t.Fatalf("transferring the lease to the caught-up replica: %v", err)
-	}
-	c.WaitFor(waitTimeout, "the lease to move", func() bool { return leaseholder(t, c, uk("k000")) == lag })
+	// The caught-up replica serves once it holds the lease.
+	moveLease(t, c, "k000", lag)
 	for _, i := range []int{0, 77, 149} {
 		if v, _ := get(t, c, fmt.Sprintf("k%03d", i)); v != fmt.Sprint(i) {
 			t.Fatalf("k%03d = %q on the caught-up leaseholder", i, v)

@@ -181,8 +181,11 @@ func startJoined(t *testing.T, dirs []string) []*Node {
 	for _, n := range nodes {
 		waitReady(t, n)
 	}
-	// A second init says so and changes nothing.
-	resp, err = nodeClient(t, nodes[1].Addr()).Init(ctx, &api.InitRequest{})
+	// A second init says so and changes nothing. (A fresh deadline: the
+	// waits above may have used up the first.)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	resp, err = nodeClient(t, nodes[1].Addr()).Init(ctx2, &api.InitRequest{})
 	if err != nil || !resp.GetAlreadyInitialized() || resp.GetClusterId() != first.ClusterID() {
 		t.Fatalf("second init: %v %v", resp, err)
 	}
@@ -227,20 +230,41 @@ func TestJoinInitAndReplication(t *testing.T) {
 		}
 		return true
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cs, err := nc.ClusterStatus(ctx, &api.ClusterStatusRequest{})
+	// Liveness records and the status calls to peers are timed: on a
+	// loaded machine one can be late for a moment, so ask until all three
+	// are live and answer, and report what was seen last.
+	var last string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cs, err := nc.ClusterStatus(ctx, &api.ClusterStatusRequest{})
+		cancel()
+		last = clusterStatusProblem(cs, err)
+		if last == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster status: %s", last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// clusterStatusProblem says what is wrong with a three-node cluster's
+// status, or "" when every node is live and answered.
+func clusterStatusProblem(cs *api.ClusterStatusResponse, err error) string {
 	if err != nil {
-		t.Fatal(err)
+		return err.Error()
 	}
 	if len(cs.GetNodes()) != 3 {
-		t.Fatalf("cluster status lists %d nodes: %v", len(cs.GetNodes()), cs)
+		return fmt.Sprintf("%d nodes listed: %v", len(cs.GetNodes()), cs)
 	}
 	for _, st := range cs.GetNodes() {
 		if !st.GetLive() || st.GetError() != "" || st.GetClockSource() == "" || !strings.Contains(st.GetGuarantee(), "serializable") {
-			t.Fatalf("node status %v", st)
+			return fmt.Sprintf("node status %v", st)
 		}
 	}
+	return ""
 }
 
 // A write through a node's public API is one trace: the gateway's gRPC
