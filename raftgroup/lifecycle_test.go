@@ -538,7 +538,18 @@ func TestQuiescedLeaderIgnoresStaleTicks(t *testing.T) {
 		return true
 	})
 	h := c.Node(l).Host
+	// The leader counts a quiesce heartbeat after handing it over, so a
+	// follower can be quiesced a moment before the count shows it: take
+	// the baseline once the count has held still for 100 ms.
 	sent := h.Metrics().MessagesSent
+	for settled, deadline := false, time.Now().Add(waitTimeout); !settled; {
+		if time.Now().After(deadline) {
+			t.Fatal("the quiesced leader kept sending messages")
+		}
+		time.Sleep(100 * time.Millisecond)
+		now := h.Metrics().MessagesSent
+		settled, sent = now == sent, now
+	}
 	h.QueueTicks(1, 3)
 	for h.QueuedTicks(1) != 0 {
 		time.Sleep(time.Millisecond)

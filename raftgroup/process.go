@@ -639,13 +639,15 @@ func (h *Host) finishApplied(g *group, done []completion) bool {
 	for _, c := range done {
 		if p, ok := g.mu.pending[c.id]; ok {
 			delete(g.mu.pending, c.id)
-			p.finish(proposalResult{result: c.result})
+			// The observer hears of it before the proposer is told, so
+			// whoever waits on the proposal sees it counted.
 			if o := h.cfg.Observer; o != nil {
 				if now.IsZero() {
 					now = time.Now()
 				}
 				o.ProposalApplied(now.Sub(p.proposedAt))
 			}
+			p.finish(proposalResult{result: c.result})
 		}
 	}
 	g.mu.Unlock()

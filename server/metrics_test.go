@@ -327,8 +327,12 @@ func TestMetricsScrape(t *testing.T) {
 	if n < puts || sum <= 0 {
 		t.Errorf("fsync histogram: %d fsyncs taking %vs, want ≥ %d", n, sum, puts)
 	}
-	if en, esum := metricHistogram(t, fams, "meridian_raft_fsync_entries", nil); en != n || esum < puts {
-		t.Errorf("entries per fsync: %d samples summing to %v, want %d samples, at least %d entries", en, esum, n, puts)
+	// One sample per fsync in each histogram, but recorded one after the
+	// other: background fsyncs (lease extensions, on any worker) can fall
+	// between them while the scrape reads, so the counts are compared
+	// within a few, not exactly.
+	if en, esum := metricHistogram(t, fams, "meridian_raft_fsync_entries", nil); en < puts || en > n+4 || en+4 < n || esum < puts {
+		t.Errorf("entries per fsync: %d samples summing to %v, want %d (±4) samples, at least %d entries", en, esum, n, puts)
 	}
 	if cn, csum := metricHistogram(t, fams, "meridian_raft_proposal_commit_duration_seconds", nil); cn < puts || csum <= 0 {
 		t.Errorf("commit latency histogram: %d samples, %vs; want ≥ %d", cn, csum, puts)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -108,7 +109,11 @@ var givenPorts struct {
 }
 
 // freeAddr returns 127.0.0.1:<port> with a port that was free a moment ago
-// and that no other node of this test binary was given.
+// and that no other node of this test binary was given. The port comes from
+// below the kernel's ephemeral range where it can: ports from that range
+// are also what every other process's outgoing connections and ":0"
+// listeners get, so one could take a node's port between here and the
+// node's listen, or while the node is down for a restart.
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	givenPorts.Lock()
@@ -116,9 +121,17 @@ func freeAddr(t testing.TB) string {
 	if givenPorts.m == nil {
 		givenPorts.m = map[string]bool{}
 	}
+	low, high := quietPorts()
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port := 0
+		if high > low {
+			port = low + rand.IntN(high-low)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
+			if port != 0 {
+				continue // taken
+			}
 			t.Fatalf("picking a free port: %v", err)
 		}
 		addr := l.Addr().String()
@@ -130,6 +143,26 @@ func freeAddr(t testing.TB) string {
 	}
 	t.Fatalf("no unused free port in 100 tries")
 	return ""
+}
+
+// quietPorts returns a range of ports [low, high) below the kernel's
+// ephemeral ports (and below 26257, where a demo cluster may listen), or
+// (0, 0) when it cannot tell: then the kernel picks.
+func quietPorts() (low, high int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	var first, last int
+	if _, err := fmt.Sscan(string(b), &first, &last); err != nil {
+		return 0, 0
+	}
+	high = min(first, 26000)
+	low = high - 8000
+	if low < 10000 {
+		return 0, 0
+	}
+	return low, high
 }
 
 // waitFor polls cond until it returns nil; past timeout the test fails
