@@ -86,7 +86,7 @@ type Observer interface {
 	// took and how many log entries it made durable.
 	Fsynced(d time.Duration, entries int)
 	// ProposalApplied reports a local proposal applied d after Propose
-	// handed it to raft.
+	// handed it to raft. It is called before that Propose returns.
 	ProposalApplied(d time.Duration)
 }
 

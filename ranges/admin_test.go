@@ -92,3 +92,29 @@ func TestAdminChangeReplicas(t *testing.T) {
 		t.Fatalf("a = %q", v)
 	}
 }
+
+// RangeStatus reads each replica's lease while leases move: under the race
+// detector this fails if it reads the replica's state outside its lock
+// (Apply replaces the lease under it).
+func TestRangeStatusWhileLeasesMove(t *testing.T) {
+	c := rangetest.NewCluster(t, rangetest.Options{Nodes: 3, GRPC: true})
+	put(t, c, "a", "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, n := range c.Nodes() {
+				if _, err := api.NewAdminClient(n.Conn()).RangeStatus(ctx, &api.RangeStatusRequest{}); err != nil && ctx.Err() == nil {
+					t.Errorf("range status on node %d: %v", n.ID, err)
+				}
+			}
+		}
+	}()
+	for i := range 10 {
+		moveLease(t, c, "a", uint64(i%3+1))
+	}
+	cancel()
+	<-done
+}

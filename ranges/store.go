@@ -239,21 +239,20 @@ func (s *Store) Replicas() []*Replica {
 }
 
 // goBackground runs f on a goroutine Stop waits for, unless the store is
-// stopping (then it returns false and f does not run). The check and the
-// WaitGroup's Add happen under s.mu, which Stop takes to set stopped before
-// it waits, so an Add never races with the Wait.
-func (s *Store) goBackground(f func()) bool {
+// stopping (then f does not run). The check and the WaitGroup's Add happen
+// under s.mu, which Stop takes to set stopped before it waits, so an Add
+// never races with the Wait.
+func (s *Store) goBackground(f func()) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.mu.stopped {
-		return false
+		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f()
 	}()
-	return true
 }
 
 // Stop stops the store's background work and Raft groups. The engine stays
